@@ -1,0 +1,2 @@
+/** bitfiber: a BitTorrent engine on Effect. Each module is a namespace. */
+export {}

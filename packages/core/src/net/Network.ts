@@ -1,0 +1,76 @@
+/**
+ * The Network service: every byte bitfiber sends or receives goes through it, so a test can swap
+ * the live node:net/node:dgram implementation for a simulated network with faults.
+ */
+import { Context, Data, type Duration, type Effect, type Scope, type Stream } from "effect"
+
+/** A host and port. Hosts are IP literals or names; IPv6 literals are written without brackets. */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+/** `host:port`, with brackets around IPv6 literals. */
+export const formatAddress = (address: Address): string =>
+  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+
+/** Why a network operation failed. */
+export class NetworkError extends Data.TaggedError("NetworkError")<{
+  readonly reason: "Refused" | "Timeout" | "Unreachable" | "Reset" | "Closed" | "Listen" | "Bind" | "Write" | "Read"
+  readonly address: string
+  readonly cause?: unknown
+}> {}
+
+/** One TCP-like byte stream. Closed when the scope it was acquired in closes. */
+export interface Connection {
+  readonly remote: Address
+  readonly local: Address
+  /** Chunks as they arrive, ending when the other side closes. Consume it once. */
+  readonly chunks: Stream.Stream<Uint8Array, NetworkError>
+  /** Sends bytes; completes once the transport has room again (back-pressure). */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, NetworkError>
+  /** Closes the connection now (idempotent). */
+  readonly close: Effect.Effect<void>
+}
+
+/** A listening socket; accepted connections are handed to the handler given to `listen`. */
+export interface Listener {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: Address
+}
+
+/** One received datagram. */
+export interface Datagram {
+  readonly bytes: Uint8Array
+  readonly from: Address
+}
+
+/** A bound UDP socket. Closed when its scope closes. */
+export interface UdpSocket {
+  readonly address: Address
+  readonly send: (bytes: Uint8Array, to: Address) => Effect.Effect<void, NetworkError>
+  /** Received datagrams (a bounded buffer: excess datagrams are dropped, as UDP may). */
+  readonly datagrams: Stream.Stream<Datagram>
+}
+
+/** The Network service. */
+export class Network extends Context.Tag("bitfiber/Network")<
+  Network,
+  {
+    /** Opens a connection, failing with `Timeout` after `timeout`. */
+    readonly connect: (
+      address: Address,
+      options?: { readonly timeout?: Duration.DurationInput }
+    ) => Effect.Effect<Connection, NetworkError, Scope.Scope>
+    /**
+     * Listens on `address` (port 0 = any free port). Each accepted connection runs `handler` in
+     * its own fiber and is closed when the handler ends or the listener's scope closes.
+     */
+    readonly listen: (
+      address: Address,
+      handler: (connection: Connection) => Effect.Effect<void>
+    ) => Effect.Effect<Listener, NetworkError, Scope.Scope>
+    /** Binds a UDP socket (port 0 = any free port). */
+    readonly udp: (address: Address) => Effect.Effect<UdpSocket, NetworkError, Scope.Scope>
+  }
+>() {}
