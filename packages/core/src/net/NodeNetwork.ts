@@ -1,0 +1,164 @@
+/** The live `Network`: node:net for TCP, node:dgram for UDP. */
+import { Duration, Effect, FiberSet, Layer, Queue, Stream } from "effect"
+import * as Dgram from "node:dgram"
+import * as Net from "node:net"
+import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError } from "./Network.js"
+
+const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
+/** Datagrams buffered per UDP socket before new ones are dropped. */
+const UDP_BUFFER = 1024
+
+const errorReason = (cause: unknown): NetworkError["reason"] => {
+  switch ((cause as NodeJS.ErrnoException | undefined)?.code) {
+    case "ECONNREFUSED":
+      return "Refused"
+    case "ETIMEDOUT":
+      return "Timeout"
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "Unreachable"
+    case "ECONNRESET":
+    case "EPIPE":
+      return "Reset"
+    default:
+      return "Read"
+  }
+}
+
+/** Wraps a connected node socket; the caller owns destroying it. */
+const fromSocket = (socket: Net.Socket): Connection => {
+  const remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
+  const label = formatAddress(remote)
+  return {
+    remote,
+    local: { host: socket.localAddress ?? "", port: socket.localPort ?? 0 },
+    chunks: Stream.fromAsyncIterable(
+      socket as AsyncIterable<Buffer>,
+      (cause) => new NetworkError({ reason: errorReason(cause), address: label, cause })
+    ).pipe(Stream.map((chunk): Uint8Array => chunk)),
+    write: (bytes) =>
+      Effect.async<void, NetworkError>((resume) => {
+        if (socket.destroyed || socket.writableEnded) {
+          resume(Effect.fail(new NetworkError({ reason: "Closed", address: label })))
+          return
+        }
+        if (socket.write(bytes)) {
+          resume(Effect.void)
+          return
+        }
+        const done = () => {
+          socket.off("drain", done)
+          socket.off("close", done)
+          resume(
+            socket.destroyed ? Effect.fail(new NetworkError({ reason: "Closed", address: label })) : Effect.void
+          )
+        }
+        socket.on("drain", done)
+        socket.on("close", done)
+        return Effect.sync(() => {
+          socket.off("drain", done)
+          socket.off("close", done)
+        })
+      }),
+    close: Effect.sync(() => {
+      socket.destroy()
+    })
+  }
+}
+
+const connect = (address: Address, options?: { readonly timeout?: Duration.DurationInput }) => {
+  const label = formatAddress(address)
+  return Effect.acquireRelease(
+    Effect.async<Net.Socket, NetworkError>((resume) => {
+      const socket = Net.connect({ host: address.host, port: address.port, noDelay: true })
+      const onError = (cause: Error) => {
+        socket.destroy()
+        resume(Effect.fail(new NetworkError({ reason: errorReason(cause), address: label, cause })))
+      }
+      socket.once("error", onError)
+      socket.once("connect", () => {
+        socket.off("error", onError)
+        // Errors after connect surface through reads and writes; keep node from throwing.
+        socket.on("error", () => {})
+        resume(Effect.succeed(socket))
+      })
+      return Effect.sync(() => socket.destroy())
+    }).pipe(
+      Effect.timeoutFail({
+        duration: options?.timeout ?? DEFAULT_CONNECT_TIMEOUT,
+        onTimeout: () => new NetworkError({ reason: "Timeout", address: label })
+      })
+    ),
+    (socket) => Effect.sync(() => socket.destroy())
+  ).pipe(Effect.map(fromSocket))
+}
+
+const listen = (address: Address, handler: (connection: Connection) => Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const run = yield* FiberSet.makeRuntime<never>()
+    const sockets = new Set<Net.Socket>()
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Net.Server, NetworkError>((resume) => {
+        const server = Net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+          socket.on("error", () => {})
+          sockets.add(socket)
+          socket.once("close", () => sockets.delete(socket))
+          run(handler(fromSocket(socket)).pipe(Effect.ensuring(Effect.sync(() => socket.destroy()))))
+        })
+        server.once("error", (cause) =>
+          resume(Effect.fail(new NetworkError({ reason: "Listen", address: formatAddress(address), cause })))
+        )
+        server.listen(address.port, address.host, () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    const bound = server.address() as Net.AddressInfo
+    return { address: { host: bound.address, port: bound.port } }
+  })
+
+const udp = (address: Address) =>
+  Effect.gen(function* () {
+    const datagrams = yield* Effect.acquireRelease(Queue.dropping<Datagram>(UDP_BUFFER), Queue.shutdown)
+    const socket = yield* Effect.acquireRelease(
+      Effect.async<Dgram.Socket, NetworkError>((resume) => {
+        const socket = Dgram.createSocket(Net.isIPv6(address.host) ? "udp6" : "udp4")
+        socket.once("error", (cause) =>
+          resume(Effect.fail(new NetworkError({ reason: "Bind", address: formatAddress(address), cause })))
+        )
+        socket.on("message", (bytes, info) => {
+          Queue.unsafeOffer(datagrams, { bytes, from: { host: info.address, port: info.port } })
+        })
+        socket.bind(address.port, address.host, () => {
+          socket.removeAllListeners("error")
+          socket.on("error", () => {})
+          resume(Effect.succeed(socket))
+        })
+      }),
+      (socket) => Effect.sync(() => socket.close())
+    )
+    const bound = socket.address()
+    return {
+      address: { host: bound.address, port: bound.port },
+      send: (bytes: Uint8Array, to: Address) =>
+        Effect.async<void, NetworkError>((resume) => {
+          socket.send(bytes, to.port, to.host, (cause) =>
+            resume(
+              cause
+                ? Effect.fail(new NetworkError({ reason: "Write", address: formatAddress(to), cause }))
+                : Effect.void
+            )
+          )
+        }),
+      datagrams: Stream.fromQueue(datagrams)
+    }
+  })
+
+/** The live network layer. */
+export const layer: Layer.Layer<Network> = Layer.succeed(Network, { connect, listen, udp })
