@@ -326,10 +326,24 @@ const decodeDictionary = (
       ? Either.right({ ...document, value: document.value })
       : Either.left(error("NotADictionary", "the top-level value is not a dictionary")))
 
+/** Tracker tiers as BEP 12 wants them: URLs trimmed, empty ones and repeats (in any tier) dropped. */
+export const normalizeTiers = (tiers: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<ReadonlyArray<string>> => {
+  const seen = new Set<string>()
+  const result: Array<ReadonlyArray<string>> = []
+  for (const tier of tiers) {
+    const urls: Array<string> = []
+    for (const url of tier.map((raw) => raw.trim())) {
+      if (url !== "" && !seen.has(url)) urls.push(url)
+      seen.add(url)
+    }
+    if (urls.length > 0) result.push(urls)
+  }
+  return result
+}
+
 const parseTrackers = (root: Bencode.Dictionary): Either.Either<ReadonlyArray<ReadonlyArray<string>>, MetainfoError> =>
   Either.gen(function*() {
     const field = fieldError("")
-    const seen = new Set<string>()
     const tiers: Array<ReadonlyArray<string>> = []
     const list = yield* Either.mapLeft(Bencode.optional(root, "announce-list", Bencode.getList), field)
     for (const tier of list ?? []) {
@@ -337,16 +351,15 @@ const parseTrackers = (root: Bencode.Dictionary): Either.Either<ReadonlyArray<Re
       const urls: Array<string> = []
       for (const url of tier) {
         if (!Bencode.isBytes(url)) return yield* Either.left(error("WrongType", "an announce-list URL is not a string", "announce-list"))
-        const text = Bencode.text(url).trim()
-        if (text !== "" && !seen.has(text)) urls.push(text)
-        seen.add(text)
+        urls.push(Bencode.text(url))
       }
-      if (urls.length > 0) tiers.push(urls)
+      tiers.push(urls)
     }
+    const normalized = normalizeTiers(tiers)
     // BEP 12: a client that understands announce-list ignores announce.
-    if (tiers.length > 0) return tiers
-    const announce = (yield* Either.mapLeft(Bencode.optional(root, "announce", Bencode.getString), field))?.trim()
-    return announce === undefined || announce === "" ? [] : [[announce]]
+    if (normalized.length > 0) return normalized
+    const announce = yield* Either.mapLeft(Bencode.optional(root, "announce", Bencode.getString), field)
+    return normalizeTiers([[announce ?? ""]])
   })
 
 const parseUrlList = (root: Bencode.Dictionary): Either.Either<ReadonlyArray<string>, MetainfoError> => {
