@@ -1,0 +1,125 @@
+/**
+ * The live Storage: files under the download directory through node:fs/promises. Files and their
+ * directories are created on first write, never truncated; padding files are never created;
+ * open handles are kept in a bounded LRU and all closed with the torrent's scope.
+ */
+import * as Fs from "node:fs/promises"
+import * as NodePath from "node:path"
+import { Effect, Layer, Option } from "effect"
+import * as HandleCache from "./internal/handleCache.js"
+import { type FileAccess, fromSystemError, make, Storage, StorageError, type StoredFile } from "./Storage.js"
+
+/** Tuning of the live storage. */
+export interface Options {
+  /** Open file handles kept per torrent (default 64); more files are reopened as needed. */
+  readonly maxOpenFiles?: number
+}
+
+/** Default bound on the open file handles of one torrent. */
+export const defaultMaxOpenFiles = 64
+
+// No O_TRUNC: existing data must survive (resume), and writes never extend a file past its length.
+const openWritable = Fs.constants.O_RDWR | Fs.constants.O_CREAT
+
+/** Opens `path` for writing, creating its parent directories when they are missing. */
+const openForWrite = (path: string, flags: number): Effect.Effect<Fs.FileHandle, StorageError> => {
+  const open = Effect.tryPromise({ try: () => Fs.open(path, flags, 0o666), catch: (cause) => fromSystemError(cause, "open", path) })
+  return open.pipe(
+    Effect.catchIf(
+      (error) => error.reason === "NotFound",
+      () =>
+        Effect.tryPromise({
+          try: () => Fs.mkdir(NodePath.dirname(path), { recursive: true }),
+          catch: (cause) => fromSystemError(cause, "mkdir", NodePath.dirname(path))
+        }).pipe(Effect.zipRight(open))
+    )
+  )
+}
+
+const closeHandle = (handle: Fs.FileHandle): Effect.Effect<void> =>
+  Effect.tryPromise(() => handle.close()).pipe(Effect.ignoreLogged)
+
+const readFully = (handle: Fs.FileHandle, file: StoredFile, position: number, target: Uint8Array) =>
+  Effect.tryPromise({
+    try: async () => {
+      let done = 0
+      while (done < target.length) {
+        const { bytesRead } = await handle.read(target, done, target.length - done, position + done)
+        if (bytesRead === 0) break
+        done += bytesRead
+      }
+      return done
+    },
+    catch: (cause) => fromSystemError(cause, "read", file.path)
+  }).pipe(
+    Effect.filterOrFail(
+      (done) => done === target.length,
+      () => new StorageError({ reason: "Truncated", operation: "read", path: file.path })
+    ),
+    Effect.asVoid
+  )
+
+const writeFully = (handle: Fs.FileHandle, file: StoredFile, position: number, bytes: Uint8Array) =>
+  Effect.tryPromise({
+    try: async () => {
+      let done = 0
+      while (done < bytes.length) {
+        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
+        if (bytesWritten === 0) break
+        done += bytesWritten
+      }
+      return done
+    },
+    catch: (cause) => fromSystemError(cause, "write", file.path)
+  }).pipe(
+    Effect.filterOrFail(
+      (done) => done === bytes.length,
+      () => new StorageError({ reason: "IO", operation: "write", path: file.path })
+    ),
+    Effect.asVoid
+  )
+
+/** The node:fs file primitives behind one torrent, with their handles bounded and scoped. */
+const makeAccess = (options: Options) =>
+  Effect.gen(function* () {
+    const handles = yield* HandleCache.make<Fs.FileHandle, StorageError>({
+      capacity: options.maxOpenFiles ?? defaultMaxOpenFiles,
+      open: (path, writable) =>
+        writable
+          ? openForWrite(path, openWritable)
+          : Effect.tryPromise({ try: () => Fs.open(path, "r"), catch: (cause) => fromSystemError(cause, "open", path) }),
+      close: closeHandle
+    })
+    const access: FileAccess = {
+      read: (file, position, target) =>
+        handles.use(file.path, false, (handle) => readFully(handle, file, position, target)),
+      write: (file, position, bytes) =>
+        handles.use(file.path, true, (handle) => writeFully(handle, file, position, bytes)),
+      create: (file) =>
+        Effect.acquireRelease(openForWrite(file.path, Fs.constants.O_WRONLY | Fs.constants.O_CREAT), closeHandle).pipe(
+          Effect.asVoid,
+          Effect.scoped
+        ),
+      length: (file) =>
+        Effect.tryPromise({ try: () => Fs.stat(file.path), catch: (cause) => fromSystemError(cause, "stat", file.path) })
+          .pipe(
+            Effect.flatMap((stats) =>
+              stats.isFile()
+                ? Effect.succeed(Option.some(stats.size))
+                : Effect.fail(new StorageError({ reason: "NotAFile", operation: "stat", path: file.path }))
+            ),
+            Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeedNone)
+          ),
+      sync: (file) =>
+        handles.use(file.path, true, (handle) =>
+          Effect.tryPromise({ try: () => handle.datasync(), catch: (cause) => fromSystemError(cause, "sync", file.path) })
+        )
+    }
+    return access
+  })
+
+/** The live Storage service over node:fs. */
+export const layer = (options: Options = {}): Layer.Layer<Storage> =>
+  Layer.succeed(Storage, {
+    open: (info, directory) => Effect.flatMap(makeAccess(options), (access) => make(info, directory, access))
+  })

@@ -1,0 +1,112 @@
+/**
+ * Collects the blocks of one in-flight piece, then checks its SHA-1. One assembler holds one
+ * piece-sized buffer, so the supervisor bounds memory by bounding the pieces in flight.
+ */
+import { createHash } from "node:crypto"
+import { Effect } from "effect"
+import { type Info, pieceHash, pieceSize } from "../metainfo/Metainfo.js"
+import type { StorageError, TorrentStorage } from "./Storage.js"
+
+/** Size of a requested block (the de-facto standard; the last block of a piece may be shorter). */
+export const blockSize = 16 * 1024
+
+/** A piece whose every block has arrived, ready to be verified. */
+export interface CompletePiece {
+  readonly index: number
+  readonly data: Uint8Array
+  /** The peers that sent accepted blocks of it, in first-contribution order. */
+  readonly peers: ReadonlyArray<string>
+}
+
+/** What `add` did with a block. */
+export type AddResult =
+  | { readonly _tag: "Added" }
+  | { readonly _tag: "Duplicate" }
+  | { readonly _tag: "Invalid" }
+  | { readonly _tag: "Complete"; readonly piece: CompletePiece }
+
+/** The piece matched its hash: it may be written and announced. */
+export interface PieceVerified {
+  readonly _tag: "PieceVerified"
+  readonly index: number
+}
+
+/** The piece did not match its hash: `peers` sent its blocks (one of them lied or corrupted it). */
+export interface PieceRejected {
+  readonly _tag: "PieceRejected"
+  readonly index: number
+  readonly peers: ReadonlyArray<string>
+}
+
+const added: AddResult = { _tag: "Added" }
+const duplicate: AddResult = { _tag: "Duplicate" }
+const invalid: AddResult = { _tag: "Invalid" }
+
+/** The blocks received so far of one piece. Mutable: it lives inside one fiber's state. */
+export class PieceAssembler {
+  /** Number of blocks in the piece. */
+  readonly blockCount: number
+  // Uninitialised memory is fine: the buffer is only handed out once every block overwrote it.
+  private readonly buffer: Buffer
+  private readonly received: Uint8Array
+  private readonly contributors = new Set<string>()
+  private receivedCount = 0
+
+  private constructor(
+    readonly index: number,
+    /** Piece length in bytes. */
+    readonly size: number
+  ) {
+    this.blockCount = Math.ceil(size / blockSize)
+    this.buffer = Buffer.allocUnsafe(size)
+    this.received = new Uint8Array(this.blockCount)
+  }
+
+  /** An empty assembler for piece `index` of `info` (the caller keeps `index` in range). */
+  static make(info: Info, index: number): PieceAssembler {
+    return new PieceAssembler(index, pieceSize(info, index))
+  }
+
+  /**
+   * Adds the block at `begin` sent by `peer`. `Invalid` for a block not on a block boundary or of
+   * the wrong length, `Duplicate` for one already received (ignored), `Complete` for the last one.
+   */
+  add(begin: number, block: Uint8Array, peer: string): AddResult {
+    if (!Number.isInteger(begin) || begin < 0 || begin >= this.size || begin % blockSize !== 0) return invalid
+    if (block.length !== Math.min(blockSize, this.size - begin)) return invalid
+    const blockIndex = begin / blockSize
+    if (this.received[blockIndex] === 1) return duplicate
+    this.received[blockIndex] = 1
+    this.receivedCount++
+    this.buffer.set(block, begin)
+    this.contributors.add(peer)
+    if (this.receivedCount < this.blockCount) return added
+    return { _tag: "Complete", piece: { index: this.index, data: this.buffer, peers: [...this.contributors] } }
+  }
+
+  /** Number of blocks received. */
+  get blocksReceived(): number {
+    return this.receivedCount
+  }
+}
+
+/** Checks a complete piece against its SHA-1 in `info` (synchronous: ~4 ms for 4 MiB). */
+export const verify = (info: Info, piece: CompletePiece): PieceVerified | PieceRejected =>
+  hashMatches(info, piece.index, piece.data)
+    ? { _tag: "PieceVerified", index: piece.index }
+    : { _tag: "PieceRejected", index: piece.index, peers: piece.peers }
+
+/** Whether `data` hashes to the SHA-1 of piece `index`. */
+export const hashMatches = (info: Info, index: number, data: Uint8Array): boolean =>
+  createHash("sha1").update(data).digest().equals(pieceHash(info, index))
+
+/** Verifies a complete piece and, if it is good, writes it; a rejected piece touches no disk. */
+export const verifyAndWrite = (
+  storage: TorrentStorage,
+  piece: CompletePiece
+): Effect.Effect<PieceVerified | PieceRejected, StorageError> =>
+  Effect.flatMap(
+    Effect.sync(() => verify(storage.info, piece)),
+    (outcome): Effect.Effect<PieceVerified | PieceRejected, StorageError> =>
+      outcome._tag === "PieceVerified" ? Effect.as(storage.writePiece(piece.index, piece.data), outcome) : Effect.succeed(outcome)
+  )

@@ -1,0 +1,43 @@
+/**
+ * The resume check: which pieces are already on disk and correct. Reads and hashes one piece at a
+ * time, in order, so memory stays at one piece whatever the torrent's size.
+ */
+import { Effect, Option } from "effect"
+import { pieceSize } from "../metainfo/Metainfo.js"
+import { Bitfield } from "../picker/Bitfield.js"
+import * as FileLayout from "./FileLayout.js"
+import { hashMatches } from "./PieceAssembler.js"
+import type { StorageError, TorrentStorage } from "./Storage.js"
+
+/**
+ * The pieces present and matching their hash. Missing or short files make their pieces missing
+ * without being read; only real I/O failures (permission, EIO, a directory in a file's place) fail.
+ * `onProgress(checked, total)` runs after every piece.
+ */
+export const check = (
+  storage: TorrentStorage,
+  onProgress?: (checked: number, total: number) => Effect.Effect<void>
+): Effect.Effect<Bitfield, StorageError> =>
+  Effect.gen(function* () {
+    const info = storage.info
+    // One stat per file up front lets pieces of absent or short files be skipped unread.
+    const lengths = yield* Effect.forEach(info.files, (file, fileIndex) =>
+      file.length === 0 ? Effect.succeed(Option.some(0)) : storage.fileLength(fileIndex))
+    const have = Bitfield.empty(info.pieceCount)
+    for (let index = 0; index < info.pieceCount; index++) {
+      const size = pieceSize(info, index)
+      const stored = Option.getOrElse(FileLayout.segments(info, index, 0, size), () => []).every((segment) =>
+        Option.exists(lengths[segment.fileIndex]!, (length) => length >= segment.fileOffset + segment.length)
+      )
+      if (stored) {
+        const data = yield* storage.read(index, 0, size).pipe(
+          Effect.asSome,
+          // The file may have shrunk or vanished since it was checked: still just a missing piece.
+          Effect.catchIf((error) => error.reason === "NotFound" || error.reason === "Truncated", () => Effect.succeedNone)
+        )
+        if (Option.isSome(data) && hashMatches(info, index, data.value)) have.add(index)
+      }
+      if (onProgress !== undefined) yield* onProgress(index + 1, info.pieceCount)
+    }
+    return have
+  })

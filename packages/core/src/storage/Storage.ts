@@ -1,0 +1,230 @@
+/**
+ * The Storage service: where a torrent's pieces are read from and written to. The torrent sees
+ * pieces; an implementation only provides per-file primitives (`FileAccess`) and `make` does the
+ * piece-to-file mapping, so the live (node:fs) and in-memory stores behave the same and a fault
+ * wrapper around either is a few lines.
+ */
+import * as NodePath from "node:path"
+import { Context, Data, Effect, Option, type Scope } from "effect"
+import { type Info, pieceSize } from "../metainfo/Metainfo.js"
+import * as FileLayout from "./FileLayout.js"
+
+/** What kind of failure a storage operation hit. */
+export type StorageErrorReason =
+  | "NotFound"
+  | "Truncated"
+  | "NoSpace"
+  | "Permission"
+  | "NotAFile"
+  | "TooManyFiles"
+  | "OutOfRange"
+  | "UnsafePath"
+  | "IO"
+
+/** The operation that failed, named in the error message. */
+export type StorageOperation = "open" | "read" | "write" | "stat" | "sync" | "mkdir"
+
+/** Why a storage operation failed, and on which path. */
+export class StorageError extends Data.TaggedError("StorageError")<{
+  readonly reason: StorageErrorReason
+  readonly operation: StorageOperation
+  readonly path: string
+  readonly cause?: unknown
+}> {
+  /** One line for a user: what went wrong, doing what, where. */
+  override get message(): string {
+    return `${describe[this.reason]} ${verb[this.operation]} ${this.path}`
+  }
+}
+
+const describe: Record<StorageErrorReason, string> = {
+  NotFound: "no such file",
+  Truncated: "file is shorter than the torrent needs",
+  NoSpace: "no space left on device",
+  Permission: "permission denied",
+  NotAFile: "not a regular file (or a file is in the way of a directory)",
+  TooManyFiles: "too many open files",
+  OutOfRange: "byte range outside the torrent",
+  UnsafePath: "unsafe file path (outside the download directory or listed twice)",
+  IO: "input/output error"
+}
+
+const verb: Record<StorageOperation, string> = {
+  open: "opening",
+  read: "reading",
+  write: "writing",
+  stat: "checking",
+  sync: "syncing",
+  mkdir: "creating directory"
+}
+
+const reasonOfCode: Record<string, StorageErrorReason> = {
+  ENOENT: "NotFound",
+  ENOSPC: "NoSpace",
+  EDQUOT: "NoSpace",
+  EFBIG: "NoSpace",
+  EACCES: "Permission",
+  EPERM: "Permission",
+  EROFS: "Permission",
+  EISDIR: "NotAFile",
+  ENOTDIR: "NotAFile",
+  EEXIST: "NotAFile",
+  EMFILE: "TooManyFiles",
+  ENFILE: "TooManyFiles"
+}
+
+/** Maps a Node.js system error (by its errno `code`) to a `StorageError`; unknown codes are `IO`. */
+export const fromSystemError = (cause: unknown, operation: StorageOperation, path: string): StorageError => {
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined
+  const reason = (typeof code === "string" ? reasonOfCode[code] : undefined) ?? "IO"
+  return new StorageError({ reason, operation, path, cause })
+}
+
+/** The storage of one open torrent. Operations may run concurrently from several fibers. */
+export interface TorrentStorage {
+  readonly info: Info
+  /** Absolute download directory; every file lives under it. */
+  readonly directory: string
+  /**
+   * Reads `length` bytes at `begin` of piece `index`. Fails with `NotFound` or `Truncated` when
+   * the bytes were never written, which callers checking for data treat as "piece missing".
+   */
+  readonly read: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
+  /**
+   * Writes a whole (verified) piece to the files it spans, creating files and directories as
+   * needed. Also creates the zero-length files that sit at this piece's offsets, so a complete
+   * download has every file without a separate finishing step.
+   */
+  readonly writePiece: (index: number, data: Uint8Array) => Effect.Effect<void, StorageError>
+  /** The stored length of file `fileIndex`, none if the file does not exist (padding: its length). */
+  readonly fileLength: (fileIndex: number) => Effect.Effect<Option.Option<number>, StorageError>
+  /** Makes every write so far durable (fsync of the files written since the last flush). */
+  readonly flush: Effect.Effect<void, StorageError>
+}
+
+/** One file of the torrent as an implementation sees it. */
+export interface StoredFile {
+  readonly index: number
+  /** Absolute path, checked to be inside the download directory. */
+  readonly path: string
+  /** The length the torrent gives it; writes never go past it. */
+  readonly length: number
+}
+
+/** The per-file primitives an implementation provides to `make`. Never called for padding files. */
+export interface FileAccess {
+  /** Fills `target` from `position` of the file; `NotFound` / `Truncated` when the bytes are not there. */
+  readonly read: (file: StoredFile, position: number, target: Uint8Array) => Effect.Effect<void, StorageError>
+  /** Writes `bytes` at `position`, creating the file and its directories if needed; never truncates. */
+  readonly write: (file: StoredFile, position: number, bytes: Uint8Array) => Effect.Effect<void, StorageError>
+  /** Creates the (zero-length) file and its directories if it does not exist. */
+  readonly create: (file: StoredFile) => Effect.Effect<void, StorageError>
+  /** The current length of the file, none if it does not exist; `NotAFile` for a directory. */
+  readonly length: (file: StoredFile) => Effect.Effect<Option.Option<number>, StorageError>
+  /** Makes the file's written bytes durable. */
+  readonly sync: (file: StoredFile) => Effect.Effect<void, StorageError>
+}
+
+/** Builds a `TorrentStorage` from per-file primitives; fails with `UnsafePath` for a path outside `directory`. */
+export const make = (info: Info, directory: string, access: FileAccess): Effect.Effect<TorrentStorage, StorageError> =>
+  Effect.gen(function* () {
+    const root = NodePath.resolve(directory)
+    const files = yield* resolveFiles(info, root)
+    // Zero-length files are created with the piece at whose offset they sit.
+    const emptyFilesByPiece = new Map<number, Array<StoredFile>>()
+    for (const file of files) {
+      if (file.length !== 0 || info.files[file.index]!.padding) continue
+      const piece = FileLayout.pieceAt(info, info.files[file.index]!.offset)
+      const atPiece = emptyFilesByPiece.get(piece)
+      if (atPiece === undefined) emptyFilesByPiece.set(piece, [file])
+      else atPiece.push(file)
+    }
+    const dirty = new Set<number>()
+    const outOfRange = (operation: StorageOperation, cause: object) =>
+      new StorageError({ reason: "OutOfRange", operation, path: root, cause })
+
+    const read = (index: number, begin: number, length: number) =>
+      Effect.suspend(() => {
+        const found = FileLayout.segments(info, index, begin, length)
+        if (Option.isNone(found)) return Effect.fail(outOfRange("read", { index, begin, length }))
+        // Zero-filled, so padding segments need no work.
+        const target = new Uint8Array(length)
+        return Effect.as(
+          Effect.forEach(
+            found.value.filter((segment) => !segment.padding),
+            (segment) => {
+              const offset = segment.pieceOffset - begin
+              return access.read(files[segment.fileIndex]!, segment.fileOffset, target.subarray(offset, offset + segment.length))
+            },
+            { discard: true }
+          ),
+          target
+        )
+      })
+
+    const writePiece = (index: number, data: Uint8Array) =>
+      Effect.suspend(() => {
+        const found = index >= 0 && index < info.pieceCount && data.length === pieceSize(info, index)
+          ? FileLayout.segments(info, index, 0, data.length)
+          : Option.none()
+        if (Option.isNone(found)) return Effect.fail(outOfRange("write", { index, length: data.length }))
+        return Effect.zipRight(
+          Effect.forEach(
+            found.value.filter((segment) => !segment.padding),
+            (segment) => {
+              dirty.add(segment.fileIndex)
+              const bytes = data.subarray(segment.pieceOffset, segment.pieceOffset + segment.length)
+              return access.write(files[segment.fileIndex]!, segment.fileOffset, bytes)
+            },
+            { discard: true }
+          ),
+          Effect.forEach(emptyFilesByPiece.get(index) ?? [], access.create, { discard: true })
+        )
+      })
+
+    const fileLength = (fileIndex: number) =>
+      Effect.suspend(() => {
+        const file = files[fileIndex]
+        if (file === undefined) return Effect.fail(outOfRange("stat", { fileIndex }))
+        return info.files[fileIndex]!.padding ? Effect.succeed(Option.some(file.length)) : access.length(file)
+      })
+
+    const flush = Effect.suspend(() => {
+      const written = [...dirty]
+      dirty.clear()
+      return Effect.forEach(written, (fileIndex) => access.sync(files[fileIndex]!), { discard: true }).pipe(
+        // Files not synced this time stay dirty for the next flush.
+        Effect.tapError(() => Effect.sync(() => written.forEach((fileIndex) => dirty.add(fileIndex))))
+      )
+    })
+
+    return { info, directory: root, read, writePiece, fileLength, flush } satisfies TorrentStorage
+  })
+
+/** Absolute paths of the torrent's files; defence in depth against paths escaping `root` or colliding. */
+const resolveFiles = (info: Info, root: string): Effect.Effect<ReadonlyArray<StoredFile>, StorageError> =>
+  Effect.suspend(() => {
+    const seen = new Set<string>()
+    const files: Array<StoredFile> = []
+    for (const [index, entry] of info.files.entries()) {
+      const path = NodePath.resolve(root, ...entry.path)
+      const relative = NodePath.relative(root, path)
+      const escapes = relative === "" || relative === ".." || relative.startsWith(`..${NodePath.sep}`) ||
+        NodePath.isAbsolute(relative)
+      if (entry.path.length === 0 || escapes || (!entry.padding && seen.has(path))) {
+        return Effect.fail(new StorageError({ reason: "UnsafePath", operation: "open", path }))
+      }
+      if (!entry.padding) seen.add(path)
+      files.push({ index, path, length: entry.length })
+    }
+    return Effect.succeed(files)
+  })
+
+/** The Storage service: opens the storage of a torrent under a download directory. */
+export class Storage extends Context.Tag("bitfiber/Storage")<
+  Storage,
+  {
+    /** Opens (lazily: nothing touches the disk until the first read or write) a torrent's storage. */
+    readonly open: (info: Info, directory: string) => Effect.Effect<TorrentStorage, StorageError, Scope.Scope>
+  }
+>() {}
