@@ -1,0 +1,40 @@
+/**
+ * The `bitfiber` executable: builds the command tree, runs it on Node, and turns every
+ * outcome into one line on stderr and a documented exit code (see ExitCode.ts).
+ */
+import { Command } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
+import { readFileSync } from "node:fs"
+import * as Info from "./commands/info.js"
+import * as ErrorMessage from "./ErrorMessage.js"
+
+// src/ and dist/ are both one level below the package root.
+const version: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version
+
+/** The root command; to add a command, write `commands/<name>.ts` exporting `command` and list it here. */
+const bitfiber = Command.make("bitfiber").pipe(
+  Command.withDescription("A BitTorrent client: inspect, create, download and seed torrents."),
+  Command.withSubcommands([Info.command])
+)
+
+const cli = Command.run(bitfiber, { name: "bitfiber", version })
+
+// @effect/cli prints its own multi-line report of a bad command line through Console.error
+// before failing; we report that failure ourselves in one line, so its copy is dropped here.
+// Commands write their stderr output (progress, warnings) through ui/StatusLine, not Console.
+const withoutCliErrorReport = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Console.consoleWith((console) => Effect.withConsole(effect, { ...console, error: () => Effect.void }))
+
+cli(process.argv).pipe(
+  withoutCliErrorReport,
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => {
+      const report = ErrorMessage.fromExit(exit, { debug: process.env["BITFIBER_DEBUG"] === "1" })
+      if (report.line !== undefined) process.stderr.write(`${report.line}\n`)
+      onExit(report.exitCode)
+    }
+  })
+)
