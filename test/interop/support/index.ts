@@ -1,0 +1,10 @@
+/** The interop harness: real BitTorrent programs on 127.0.0.1, scoped so nothing outlives a test. */
+export * from "./Aria2.js"
+export * from "./Binaries.js"
+export * from "./Libtorrent.js"
+export * from "./Mktorrent.js"
+export * from "./Payload.js"
+export * from "./Ports.js"
+export * from "./Process.js"
+export * from "./Tracker.js"
+export * from "./Transmission.js"
