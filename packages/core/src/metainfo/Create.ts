@@ -4,9 +4,9 @@
  * Choices: files are ordered by their path components compared as UTF-8 bytes; hidden and
  * zero-length files are included; symbolic links are followed (a link back to a directory that
  * contains it is a `SymlinkLoop` error); anything that is neither a file nor a directory (fifo,
- * socket, device) is an `UnsupportedFile` error, never skipped silently. Hashing streams every
- * file through one reused 1 MiB buffer into one SHA-1 per piece, so memory does not grow with
- * the data; the result is parsed back with `Metainfo.parse`, so the two always agree.
+ * socket, device) is an `UnsupportedFile` error, never skipped silently. Hashing streams the
+ * files through two reused 1 MiB buffers into one SHA-1 per piece, so memory does not grow
+ * with the data; the result is parsed back with `Metainfo.parse`, so the two always agree.
  */
 import { Clock, Data, Effect, Either } from "effect"
 import { createHash, type Hash } from "node:crypto"
@@ -70,7 +70,6 @@ export const MIN_PIECE_LENGTH = 16 * 1024
 /** Largest automatically chosen piece length. */
 export const MAX_AUTO_PIECE_LENGTH = 16 * 1024 * 1024
 const TARGET_MAX_PIECES = 2000
-const CHUNK_SIZE = 1024 * 1024
 
 /** The automatic piece length: the smallest power of two giving at most ~2000 pieces, clamped. */
 export const autoPieceLength = (totalLength: number): number => {
@@ -122,9 +121,12 @@ const walk = (
     }
   })
 
+const CHUNK_SIZE = 1024 * 1024
+
 /** Hashes pieces across file boundaries, one SHA-1 per piece fed chunk by chunk. */
 class PieceHasher {
   readonly pieces: Uint8Array
+  hashedBytes = 0
   private hash: Hash = createHash("sha1")
   private filled = 0
   private index = 0
@@ -134,6 +136,7 @@ class PieceHasher {
   }
 
   update(chunk: Uint8Array): void {
+    this.hashedBytes += chunk.length
     let offset = 0
     while (offset < chunk.length) {
       const take = Math.min(this.pieceLength - this.filled, chunk.length - offset)
@@ -157,29 +160,36 @@ class PieceHasher {
   }
 }
 
+// Two buffers: the next chunk is read (on libuv's thread pool) while this one is hashed.
 const hashFile = (
   file: SourceFile,
   hasher: PieceHasher,
-  buffer: Buffer,
-  onChunk: (bytes: number) => Effect.Effect<void>
+  buffers: readonly [Buffer, Buffer],
+  onChunk: Effect.Effect<void>
 ): Effect.Effect<void, CreateError> =>
   Effect.acquireUseRelease(
     Effect.tryPromise({ try: () => fs.open(file.absolute, "r"), catch: ioError(file.absolute, "open") }),
     (handle: FileHandle) =>
       Effect.gen(function*() {
+        const startRead = (buffer: Buffer, position: number) => {
+          const read = handle.read(buffer, 0, Math.min(buffer.length, file.length - position), position)
+          read.catch(() => undefined) // awaited below; this only keeps an abandoned read from being "unhandled"
+          return read
+        }
         let position = 0
-        while (position < file.length) {
-          const want = Math.min(buffer.length, file.length - position)
-          const { bytesRead } = yield* Effect.tryPromise({
-            try: () => handle.read(buffer, 0, want, position),
-            catch: ioError(file.absolute, "read")
-          })
+        let turn = 0
+        let pending = file.length > 0 ? startRead(buffers[0], 0) : undefined
+        while (pending !== undefined) {
+          const current = pending
+          const { bytesRead, buffer } = yield* Effect.tryPromise({ try: () => current, catch: ioError(file.absolute, "read") })
           if (bytesRead === 0) {
             return yield* new CreateError({ reason: "FileChanged", message: `${file.absolute} shrank while being hashed`, path: file.absolute })
           }
-          hasher.update(buffer.subarray(0, bytesRead))
           position += bytesRead
-          yield* onChunk(bytesRead)
+          turn ^= 1
+          pending = position < file.length ? startRead(buffers[turn]!, position) : undefined
+          hasher.update(buffer.subarray(0, bytesRead))
+          yield* onChunk
         }
       }),
     (handle) => Effect.promise(() => handle.close()).pipe(Effect.ignore)
@@ -264,13 +274,11 @@ export const make = (
     yield* parseBack(build(new Uint8Array(pieceCount * 20)))
 
     const hasher = new PieceHasher(pieceLength, pieceCount)
-    const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
-    let hashedBytes = 0
-    const onChunk = (bytes: number): Effect.Effect<void> => {
-      hashedBytes += bytes
-      return onProgress === undefined ? Effect.void : onProgress({ hashedBytes, totalBytes: totalLength })
-    }
-    for (const file of files) yield* hashFile(file, hasher, buffer, onChunk)
+    const buffers = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)] as const
+    const onChunk = onProgress === undefined
+      ? Effect.void
+      : Effect.suspend(() => onProgress({ hashedBytes: hasher.hashedBytes, totalBytes: totalLength }))
+    for (const file of files) yield* hashFile(file, hasher, buffers, onChunk)
     hasher.end()
     const torrent = build(hasher.pieces)
     return { torrent, metainfo: yield* parseBack(torrent) }
