@@ -1,0 +1,307 @@
+/**
+ * The per-peer actor: handshake, then a reader fiber (socket -> Framer -> torrent mailbox) and a
+ * writer fiber (outbox -> socket), plus keep-alives. Requests the peer makes of us are served
+ * here, not by the supervisor, so uploading never waits on the torrent's mailbox.
+ */
+import { Chunk, Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { type Info, pieceSize as pieceLength } from "../metainfo/Metainfo.js"
+import * as InfoHash from "../metainfo/InfoHash.js"
+import { type Address, type Connection, formatAddress, Network, type NetworkError } from "../net/Network.js"
+import * as BitfieldModule from "../picker/Bitfield.js"
+import type { StorageError } from "../storage/Storage.js"
+import type { TorrentEvent } from "../torrent/TorrentEvent.js"
+import * as Framer from "../wire/Framer.js"
+import * as Handshake from "../wire/Handshake.js"
+import * as Message from "../wire/Message.js"
+import {
+  ConnectFailed,
+  ConnectionLost,
+  Dropped,
+  HandshakeFailed,
+  IdleTimeout,
+  type PeerError,
+  ProtocolViolation
+} from "./PeerError.js"
+import type { PeerLink } from "./PeerLink.js"
+import type { PeerId } from "./PeerId.js"
+
+/** Timeouts and limits of one connection. */
+export interface PeerConfig {
+  readonly connectTimeout: Duration.DurationInput
+  readonly handshakeTimeout: Duration.DurationInput
+  /** A peer that sends nothing (not even a keep-alive) for this long is dropped. */
+  readonly idleTimeout: Duration.DurationInput
+  readonly keepAliveInterval: Duration.DurationInput
+  readonly maxMessageLength: number
+  /** Requests from the peer queued for upload; more are rejected (fast extension) or ignored. */
+  readonly maxPendingUploads: number
+  /** Largest block a peer may request. */
+  readonly maxBlockLength: number
+}
+
+/** What a connection needs of its torrent. */
+export interface PeerContext {
+  readonly infoHash: InfoHash.InfoHash
+  readonly peerId: PeerId
+  readonly info: Info
+  /** Our verified pieces: the supervisor's live bitfield, read here to validate requests. */
+  readonly have: BitfieldModule.Bitfield
+  readonly readBlock: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
+  readonly events: Queue.Enqueue<TorrentEvent>
+  readonly config: PeerConfig
+}
+
+/** A connection whose handshake has been read: the bytes pulled so far and what follows them. */
+export interface OpenedWire {
+  readonly connection: Connection
+  readonly pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError>>
+  readonly handshake: Handshake.Handshake
+  /** Bytes that arrived after the handshake in the same chunk. */
+  readonly rest: Uint8Array
+}
+
+type Outgoing = Message.Message | { readonly _tag: "Upload"; readonly request: Message.Request }
+
+const ourHandshake = (ctx: PeerContext) =>
+  Handshake.encode(Handshake.make({ infoHash: ctx.infoHash, peerId: ctx.peerId, fast: true }))
+
+/** Reads the 68-byte handshake from a fresh connection; the pull lives in the caller's scope. */
+export const readHandshake = (
+  connection: Connection,
+  timeout: Duration.DurationInput
+): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost, Scope.Scope> =>
+  Effect.gen(function* () {
+    const address = formatAddress(connection.remote)
+    const pull = yield* Stream.toPull(connection.chunks)
+    const reader = Framer.makeHandshakeReader()
+    const read = Effect.gen(function* () {
+      while (true) {
+        const chunks = yield* pull.pipe(Effect.mapError(lost(address, "handshake")))
+        let index = 0
+        for (const chunk of chunks) {
+          index++
+          const result = reader.push(chunk)
+          if (Either.isLeft(result)) return yield* new HandshakeFailed({ address, reason: "Malformed" })
+          if (Option.isSome(result.right)) {
+            const after = Chunk.toReadonlyArray(Chunk.drop(chunks, index))
+            const rest = after.length === 0 ? result.right.value.rest : Buffer.concat([result.right.value.rest, ...after])
+            return { connection, pull, handshake: result.right.value.handshake, rest } satisfies OpenedWire
+          }
+        }
+      }
+    })
+    return yield* read.pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => new HandshakeFailed({ address, reason: "Timeout" }) })
+    )
+  })
+
+const lost =
+  (address: string, phase: "handshake" | "wire") =>
+  (cause: Option.Option<NetworkError>): HandshakeFailed | ConnectionLost =>
+    Option.isNone(cause) && phase === "handshake"
+      ? new HandshakeFailed({ address, reason: "Closed" })
+      : new ConnectionLost({ address, ...(Option.isSome(cause) ? { cause: cause.value } : {}) })
+
+/** Dials a peer, handshakes, and runs the connection until it fails. */
+export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, PeerError, Network> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const network = yield* Network
+      const label = formatAddress(address)
+      const connection = yield* network
+        .connect(address, { timeout: ctx.config.connectTimeout })
+        .pipe(Effect.mapError((cause) => new ConnectFailed({ address: label, cause })))
+      yield* connection.write(ourHandshake(ctx)).pipe(Effect.mapError((cause) => new ConnectionLost({ address: label, cause })))
+      const wire = yield* readHandshake(connection, ctx.config.handshakeTimeout)
+      return yield* run(ctx, wire, "outgoing")
+    })
+  )
+
+/** Runs an incoming connection whose handshake the session has read and routed to this torrent. */
+export const accept = (ctx: PeerContext, wire: OpenedWire): Effect.Effect<never, PeerError> =>
+  Effect.gen(function* () {
+    const address = formatAddress(wire.connection.remote)
+    yield* wire.connection.write(ourHandshake(ctx)).pipe(Effect.mapError((cause) => new ConnectionLost({ address, cause })))
+    return yield* run(ctx, wire, "incoming")
+  })
+
+const blockKey = (index: number, begin: number, length: number) => `${index}:${begin}:${length}`
+
+/** Runs a handshaken connection: registers it with the torrent, then reads and writes until it ends. */
+const run = (
+  ctx: PeerContext,
+  wire: OpenedWire,
+  direction: PeerLink["direction"]
+): Effect.Effect<never, PeerError> =>
+  Effect.gen(function* () {
+    const { connection, handshake } = wire
+    const address = formatAddress(connection.remote)
+    if (!InfoHash.equals(handshake.infoHash, ctx.infoHash)) {
+      return yield* new HandshakeFailed({ address, reason: "InfoHashMismatch" })
+    }
+    if (InfoHash.equals(handshake.peerId, ctx.peerId)) {
+      return yield* new HandshakeFailed({ address, reason: "SelfConnection" })
+    }
+    const { config, info } = ctx
+    const fast = handshake.fast
+    const outbox = yield* Queue.unbounded<Outgoing>()
+    const dropped = yield* Deferred.make<never, Dropped>()
+    // Upload requests not yet served; a cancel removes its entry and the writer skips it.
+    const pending = new Set<string>()
+    let lastWriteAt = yield* Clock.currentTimeMillis
+    const link: PeerLink = {
+      key: address,
+      address: connection.remote,
+      handshake,
+      direction,
+      send: (messages) => {
+        for (const message of messages) Queue.unsafeOffer(outbox, message)
+      },
+      drop: (reason) => {
+        Deferred.unsafeDone(dropped, Effect.fail(new Dropped({ address, reason })))
+      },
+      choking: true,
+      stats: { downloaded: 0, uploaded: 0 }
+    }
+
+    const violation = (reason: ProtocolViolation["reason"], detail?: string) =>
+      new ProtocolViolation({ address, reason, ...(detail === undefined ? {} : { detail }) })
+
+    const reject = (request: Message.Request) => {
+      if (fast) Queue.unsafeOffer(outbox, Message.Reject(request.index, request.begin, request.length))
+    }
+
+    // Handles what the connection answers itself; returns the messages for the supervisor.
+    let first = true
+    const inspect = (messages: ReadonlyArray<Message.Message>): ReadonlyArray<Message.Message> | ProtocolViolation => {
+      const forward: Array<Message.Message> = []
+      for (const message of messages) {
+        switch (message._tag) {
+          case "KeepAlive":
+            break
+          case "Request": {
+            const { index, begin, length } = message
+            if (
+              index >= info.pieceCount ||
+              length <= 0 ||
+              length > config.maxBlockLength ||
+              begin + length > pieceLength(info, index)
+            ) {
+              return violation("BadRequest", `${index}:${begin}:${length}`)
+            }
+            const key = blockKey(index, begin, length)
+            if (link.choking || !ctx.have.has(index) || pending.size >= config.maxPendingUploads) reject(message)
+            else if (!pending.has(key)) {
+              pending.add(key)
+              Queue.unsafeOffer(outbox, { _tag: "Upload", request: message })
+            }
+            break
+          }
+          case "Cancel":
+            pending.delete(blockKey(message.index, message.begin, message.length))
+            break
+          case "Bitfield":
+          case "HaveAll":
+          case "HaveNone":
+            if (!first) return violation("BitfieldNotFirst")
+            if (message._tag === "Bitfield" && Either.isLeft(BitfieldModule.Bitfield.fromBytes(message.bytes, info.pieceCount))) {
+              return violation("Bitfield")
+            }
+            if (message._tag !== "Bitfield" && !fast) return violation("UnexpectedMessage", message._tag)
+            forward.push(message)
+            break
+          case "Have":
+          case "Suggest":
+          case "AllowedFast":
+            if (message.index >= info.pieceCount) return violation("HaveOutOfRange", `${message._tag} ${message.index}`)
+            forward.push(message)
+            break
+          case "Piece":
+            link.stats.downloaded += message.block.length
+            forward.push(message)
+            break
+          default:
+            forward.push(message)
+        }
+        if (message._tag !== "Extended" && message._tag !== "KeepAlive") first = false
+      }
+      return forward
+    }
+
+    const framer = Framer.make({ maxMessageLength: config.maxMessageLength })
+    const deliver = (chunk: Uint8Array): Effect.Effect<void, ProtocolViolation> => {
+      const decoded = framer.push(chunk)
+      if (Either.isLeft(decoded)) {
+        return Effect.fail(new ProtocolViolation({ address, reason: "Frame", cause: decoded.left }))
+      }
+      if (decoded.right.length === 0) return Effect.void
+      const forward = inspect(decoded.right)
+      if (forward instanceof ProtocolViolation) return Effect.fail(forward)
+      return forward.length === 0
+        ? Effect.void
+        : Queue.offer(ctx.events, { _tag: "PeerMessages", key: address, messages: forward })
+    }
+
+    const reader = Effect.gen(function* () {
+      if (wire.rest.length > 0) yield* deliver(wire.rest)
+      while (true) {
+        const chunks = yield* wire.pull.pipe(
+          Effect.mapError(lost(address, "wire")),
+          Effect.timeoutFail({ duration: config.idleTimeout, onTimeout: () => new IdleTimeout({ address }) })
+        )
+        for (const chunk of chunks) yield* deliver(chunk)
+      }
+    })
+
+    const FLUSH_BYTES = 256 * 1024
+    const writer = Effect.gen(function* () {
+      const write = (parts: Array<Uint8Array>) =>
+        connection.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts)).pipe(
+          Effect.mapError((cause) => new ConnectionLost({ address, cause }))
+        )
+      while (true) {
+        const items = yield* Queue.takeBetween(outbox, 1, 1024)
+        const parts: Array<Uint8Array> = []
+        let size = 0
+        for (const item of items) {
+          if (item._tag === "Upload") {
+            const { index, begin, length } = item.request
+            const key = blockKey(index, begin, length)
+            if (!pending.delete(key) || link.choking) continue
+            const block = yield* ctx.readBlock(index, begin, length).pipe(
+              Effect.catchAll((error) =>
+                Queue.offer(ctx.events, { _tag: "StorageFailed", error }).pipe(Effect.as(undefined))
+              )
+            )
+            if (block === undefined) continue
+            parts.push(Message.encodePieceHeader(index, begin, length), block)
+            size += block.length
+            link.stats.uploaded += block.length
+          } else {
+            if (item._tag === "Choke") pending.clear()
+            const bytes = Message.encode(item)
+            parts.push(bytes)
+            size += bytes.length
+          }
+          if (size >= FLUSH_BYTES) {
+            yield* write(parts.splice(0))
+            size = 0
+          }
+        }
+        if (parts.length > 0) yield* write(parts)
+        lastWriteAt = yield* Clock.currentTimeMillis
+      }
+    })
+
+    const keepAliveMillis = Duration.toMillis(config.keepAliveInterval)
+    const keepAlive = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      if (now - lastWriteAt >= keepAliveMillis) Queue.unsafeOffer(outbox, Message.KeepAlive)
+    }).pipe(Effect.repeat(Schedule.spaced(config.keepAliveInterval)), Effect.zipRight(Effect.never))
+
+    yield* Queue.offer(ctx.events, { _tag: "PeerConnected", link })
+    return yield* Effect.all([reader, writer, keepAlive, Deferred.await(dropped)], {
+      concurrency: "unbounded",
+      discard: true
+    }).pipe(Effect.zipRight(Effect.never))
+  }).pipe(Effect.annotateLogs("peer", formatAddress(wire.connection.remote)))

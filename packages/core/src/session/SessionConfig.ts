@@ -1,0 +1,52 @@
+/** The one configuration of a session, with documented defaults; validated with Schema. */
+import { Effect, Schema } from "effect"
+
+const int = (minimum: number) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(minimum))
+
+/** Every tunable of a session. Durations are in milliseconds. */
+export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")({
+  /** Interface the listening socket binds to. */
+  listenHost: Schema.optionalWith(Schema.String, { default: () => "0.0.0.0" }),
+  /** Port for incoming peers; 0 picks a free one (reported by `Session.port`). */
+  port: Schema.optionalWith(int(0).pipe(Schema.lessThanOrEqualTo(65535)), { default: () => 6881 }),
+  /** Whether to accept incoming peer connections at all. */
+  listen: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** Connected peers per torrent (incoming and outgoing). */
+  maxPeersPerTorrent: Schema.optionalWith(int(1), { default: () => 50 }),
+  /** Connections across all torrents. */
+  maxConnections: Schema.optionalWith(int(1), { default: () => 500 }),
+  /** Outgoing connection attempts in flight per torrent. */
+  maxConnecting: Schema.optionalWith(int(1), { default: () => 16 }),
+  /** Peer addresses remembered per torrent (from trackers, PEX, DHT...). */
+  maxCandidates: Schema.optionalWith(int(1), { default: () => 2000 }),
+  connectTimeout: Schema.optionalWith(int(1), { default: () => 10_000 }),
+  handshakeTimeout: Schema.optionalWith(int(1), { default: () => 10_000 }),
+  /** A peer that sends nothing, not even a keep-alive, for this long is dropped. */
+  idleTimeout: Schema.optionalWith(int(1), { default: () => 180_000 }),
+  keepAliveInterval: Schema.optionalWith(int(1), { default: () => 90_000 }),
+  /** A peer that owes us blocks and sends none for this long is snubbed: its requests go elsewhere. */
+  requestTimeout: Schema.optionalWith(int(1), { default: () => 30_000 }),
+  /** Largest wire message accepted (bitfields of huge torrents are the largest). */
+  maxMessageLength: Schema.optionalWith(int(16_397), { default: () => (1 << 20) + 13 }),
+  /** Requests kept in flight per peer at the most; the actual depth follows the peer's rate. */
+  maxRequestsPerPeer: Schema.optionalWith(int(1), { default: () => 256 }),
+  /** Requests we queue for upload per peer before rejecting more. */
+  maxPendingUploads: Schema.optionalWith(int(1), { default: () => 500 }),
+  /** Bytes of completed pieces waiting for hashing and writing before we stop requesting more. */
+  maxPendingWriteBytes: Schema.optionalWith(int(1), { default: () => 64 * 1024 * 1024 }),
+  /** Regular unchoke slots per torrent (plus one optimistic). */
+  uploadSlots: Schema.optionalWith(int(0), { default: () => 4 }),
+  /** Pieces that failed their hash check with a peer's blocks in them before it is banned. */
+  banAfterBadPieces: Schema.optionalWith(int(1), { default: () => 3 }),
+  /** Tracker announces: peers asked for. */
+  numwant: Schema.optionalWith(int(0), { default: () => 50 })
+}) {}
+
+/** The encoded (input) form: every field optional. */
+export type SessionConfigInput = Schema.Schema.Encoded<typeof SessionConfig>
+
+/** Validates a partial configuration and fills in the defaults. */
+export const make = (input: SessionConfigInput = {}) => Schema.decodeUnknown(SessionConfig)(input)
+
+/** The defaults. */
+export const defaults: SessionConfig = Effect.runSync(make({}))

@@ -1,0 +1,555 @@
+/**
+ * The mailbox loop of one running torrent: the only fiber that touches its swarm state (piece
+ * picker, peer table, choker, candidates). Peer connections, the piece verifier and the ticker
+ * post events to its bounded mailbox; it answers by sending messages to peers' outboxes, which
+ * never block, so no cycle of waits can form.
+ */
+import { Clock, Effect, Fiber, FiberMap, Option, Queue, Ref, Schedule, type Scope } from "effect"
+import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
+import { type Address, formatAddress, type Network } from "../net/Network.js"
+import * as PeerConnection from "../peer/PeerConnection.js"
+import type { PeerError } from "../peer/PeerError.js"
+import type { PeerId } from "../peer/PeerId.js"
+import type { PeerLink } from "../peer/PeerLink.js"
+import { Bitfield } from "../picker/Bitfield.js"
+import * as PiecePicker from "../picker/PiecePicker.js"
+import type { SessionConfig } from "../session/SessionConfig.js"
+import * as PieceAssembler from "../storage/PieceAssembler.js"
+import type { StorageError, TorrentStorage } from "../storage/Storage.js"
+import * as Message from "../wire/Message.js"
+import * as Choker from "./Choker.js"
+import type { TorrentEvent } from "./TorrentEvent.js"
+
+/** Live figures of a running torrent, published every tick. */
+export interface SwarmStats {
+  readonly verifiedPieces: number
+  readonly verifiedBytes: number
+  /** Payload bytes received and sent since start. */
+  readonly downloaded: number
+  readonly uploaded: number
+  /** Bytes per second, smoothed. */
+  readonly downloadRate: number
+  readonly uploadRate: number
+  readonly peers: number
+  readonly seeds: number
+  readonly connecting: number
+  readonly candidates: number
+  readonly complete: boolean
+}
+
+/** What the supervisor needs to run. */
+export interface SupervisorOptions {
+  readonly metainfo: Metainfo
+  readonly peerId: PeerId
+  readonly storage: TorrentStorage
+  /** Pieces already verified (from the resume check); the supervisor adds each piece it verifies. */
+  readonly have: Bitfield
+  readonly config: SessionConfig
+  readonly mailbox: Queue.Queue<TorrentEvent>
+  /** Runs once when the last piece is verified and flushed. */
+  readonly onComplete: Effect.Effect<void>
+  /** Receives the live figures every tick. */
+  readonly onStats: (stats: SwarmStats) => Effect.Effect<void>
+  /** Set while the supervisor runs: how an incoming connection for this torrent joins it. */
+  readonly incoming: Ref.Ref<Option.Option<AcceptPeer>>
+}
+
+/** Runs an incoming, handshaken connection as one of the torrent's peers until it ends. */
+export type AcceptPeer = (wire: PeerConnection.OpenedWire) => Effect.Effect<void>
+
+/** One connected peer as the supervisor sees it. */
+interface PeerEntry {
+  readonly link: PeerLink
+  readonly pieces: Bitfield
+  readonly allowedFast: Set<number>
+  readonly connectedAt: number
+  amInterested: boolean
+  peerInterested: boolean
+  peerChoking: boolean
+  depth: number
+  lastBlockAt: number | undefined
+  snubbed: boolean
+  downloadRate: number
+  uploadRate: number
+  lastDownloaded: number
+  lastUploaded: number
+}
+
+/** A peer address we may dial. */
+interface Candidate {
+  readonly address: Address
+  state: "idle" | "connecting" | "connected"
+  failures: number
+  nextAttemptAt: number
+}
+
+const TICK_MILLIS = 1000
+const CHOKE_ROUND_TICKS = 10
+const MAX_ALLOWED_FAST = 32
+const INITIAL_DEPTH = 32
+/** Seconds of a peer's rate we keep requested: enough to cover the round trip and then some. */
+const PIPELINE_SECONDS = 2
+
+/** The exit reason of the supervisor: only storage failures stop a torrent. */
+export type SupervisorError = StorageError
+
+/** Runs the supervisor until interrupted or a storage failure. */
+export const run = (options: SupervisorOptions): Effect.Effect<never, SupervisorError, Network | Scope.Scope> =>
+  Effect.gen(function* () {
+    const { config, mailbox, metainfo, storage } = options
+    const info = metainfo.info
+    const picker = yield* PiecePicker.make({
+      pieceCount: info.pieceCount,
+      pieceLength: info.pieceLength,
+      totalLength: info.totalLength,
+      have: options.have
+    }).pipe(Effect.orDie)
+    const have = picker.have
+    const peers = new Map<string, PeerEntry>()
+    const candidates = new Map<string, Candidate>()
+    const assemblers = new Map<number, PieceAssembler.PieceAssembler>()
+    const strikes = new Map<string, number>()
+    const banned = new Set<string>()
+    const peerIds = new Set<string>()
+    const connections = yield* FiberMap.make<string>()
+    const verifyQueue = yield* Queue.unbounded<PieceAssembler.CompletePiece>()
+    let choker = Choker.make({ regularSlots: config.uploadSlots })
+    let pendingWriteBytes = 0
+    let verifiedBytes = 0
+    for (const index of have.indices()) verifiedBytes += pieceSize(info, index)
+    let downloaded = 0
+    let uploaded = 0
+    let downloadRate = 0
+    let uploadRate = 0
+    let ticks = 0
+    let now = yield* Clock.currentTimeMillis
+    let completeAnnounced = picker.isComplete
+
+    const peerContext: PeerConnection.PeerContext = {
+      infoHash: metainfo.infoHash,
+      peerId: options.peerId,
+      info,
+      have,
+      readBlock: storage.read,
+      events: mailbox,
+      config: {
+        connectTimeout: config.connectTimeout,
+        handshakeTimeout: config.handshakeTimeout,
+        idleTimeout: config.idleTimeout,
+        keepAliveInterval: config.keepAliveInterval,
+        maxMessageLength: config.maxMessageLength,
+        maxPendingUploads: config.maxPendingUploads,
+        maxBlockLength: PiecePicker.BLOCK_SIZE
+      }
+    }
+
+    // ---- requests -----------------------------------------------------------------------------
+
+    const fill = (entry: PeerEntry) => {
+      if (picker.isComplete || pendingWriteBytes >= config.maxPendingWriteBytes) return
+      if (!entry.amInterested || (entry.peerChoking && entry.allowedFast.size === 0)) return
+      const want = entry.depth - picker.outstanding(entry.link.key)
+      if (want <= 0) return
+      const requests = picker.nextRequests(entry.link.key, want, {
+        choked: entry.peerChoking,
+        allowedFast: entry.allowedFast
+      })
+      if (requests.length > 0) {
+        entry.link.send(requests.map((r) => Message.Request(r.index, r.begin, r.length)))
+      }
+    }
+
+    const fillAll = () => {
+      for (const entry of peers.values()) fill(entry)
+    }
+
+    const updateInterest = (entry: PeerEntry) => {
+      const interesting = picker.isInteresting(entry.link.key)
+      if (interesting !== entry.amInterested) {
+        entry.amInterested = interesting
+        entry.link.send([interesting ? Message.Interested : Message.NotInterested])
+      }
+    }
+
+    // ---- choking ------------------------------------------------------------------------------
+
+    const setChoking = (entry: PeerEntry, choking: boolean) => {
+      if (entry.link.choking === choking) return
+      entry.link.choking = choking
+      entry.link.send([choking ? Message.Choke : Message.Unchoke])
+    }
+
+    const chokeRound = () => {
+      const result = Choker.round(choker, {
+        now,
+        seeding: picker.isComplete,
+        peers: [...peers.values()].map((entry) => ({
+          key: entry.link.key,
+          interested: entry.peerInterested,
+          downloadRate: entry.downloadRate,
+          uploadRate: entry.uploadRate,
+          connectedAt: entry.connectedAt,
+          lastBlockAt: entry.lastBlockAt,
+          downloading: entry.amInterested && !entry.peerChoking,
+          snubbed: entry.snubbed
+        }))
+      })
+      choker = result.state
+      for (const entry of peers.values()) setChoking(entry, !result.unchoke.has(entry.link.key))
+    }
+
+    /** A newly interested peer gets a slot at once while slots are free, instead of waiting a round. */
+    const unchokeIfFree = (entry: PeerEntry) => {
+      let unchoked = 0
+      for (const other of peers.values()) if (!other.link.choking) unchoked++
+      if (unchoked < config.uploadSlots + 1) setChoking(entry, false)
+    }
+
+    // ---- dialing ------------------------------------------------------------------------------
+
+    const dial = (candidate: Candidate) => {
+      const key = formatAddress(candidate.address)
+      candidate.state = "connecting"
+      return FiberMap.run(
+        connections,
+        key,
+        PeerConnection.dial(peerContext, candidate.address).pipe(
+          Effect.catchAll((error: PeerError) => Queue.offer(mailbox, { _tag: "PeerClosed", key, error }))
+        )
+      )
+    }
+
+    const dialMore = Effect.suspend(() => {
+      if (picker.isComplete) return Effect.void
+      let connecting = 0
+      for (const candidate of candidates.values()) if (candidate.state === "connecting") connecting++
+      let slots = Math.min(config.maxPeersPerTorrent - peers.size - connecting, config.maxConnecting - connecting)
+      const toDial: Array<Candidate> = []
+      for (const candidate of candidates.values()) {
+        if (slots <= 0) break
+        if (candidate.state !== "idle" || candidate.nextAttemptAt > now) continue
+        toDial.push(candidate)
+        slots--
+      }
+      return Effect.forEach(toDial, dial, { discard: true })
+    })
+
+    const addCandidates = (addresses: ReadonlyArray<Address>) => {
+      for (const address of addresses) {
+        const key = formatAddress(address)
+        if (candidates.has(key) || banned.has(key) || candidates.size >= config.maxCandidates) continue
+        if (address.port === 0) continue
+        candidates.set(key, { address, state: "idle", failures: 0, nextAttemptAt: 0 })
+      }
+    }
+
+    // ---- events -------------------------------------------------------------------------------
+
+    const onConnected = (link: PeerLink) => {
+      const idHex = Buffer.from(link.handshake.peerId).toString("hex")
+      if (banned.has(link.key)) return link.drop("Banned")
+      if (peers.has(link.key) || peerIds.has(idHex)) return link.drop("Duplicate")
+      if (peers.size >= config.maxPeersPerTorrent) return link.drop("LimitReached")
+      peerIds.add(idHex)
+      const candidate = candidates.get(link.key)
+      if (candidate !== undefined) {
+        candidate.state = "connected"
+        candidate.failures = 0
+      }
+      const entry: PeerEntry = {
+        link,
+        pieces: Bitfield.empty(info.pieceCount),
+        allowedFast: new Set(),
+        connectedAt: now,
+        amInterested: false,
+        peerInterested: false,
+        peerChoking: true,
+        depth: INITIAL_DEPTH,
+        lastBlockAt: undefined,
+        snubbed: false,
+        downloadRate: 0,
+        uploadRate: 0,
+        lastDownloaded: 0,
+        lastUploaded: 0
+      }
+      peers.set(link.key, entry)
+      picker.addPeer(link.key, Bitfield.empty(info.pieceCount))
+      const fast = link.handshake.fast
+      if (fast && have.isComplete) link.send([Message.HaveAll])
+      else if (fast && have.count === 0) link.send([Message.HaveNone])
+      else if (have.count > 0) link.send([Message.Bitfield(Uint8Array.from(have.bytes))])
+    }
+
+    const peerHas = (entry: PeerEntry, index: number) => {
+      if (entry.pieces.add(index)) picker.peerHas(entry.link.key, index)
+    }
+
+    const onMessages = (entry: PeerEntry, messages: ReadonlyArray<Message.Message>) => {
+      const key = entry.link.key
+      let availabilityChanged = false
+      for (const message of messages) {
+        switch (message._tag) {
+          case "Choke":
+            entry.peerChoking = true
+            picker.peerChoked(key, entry.allowedFast)
+            break
+          case "Unchoke":
+            entry.peerChoking = false
+            if (entry.amInterested) entry.lastBlockAt ??= now
+            break
+          case "Interested":
+            entry.peerInterested = true
+            unchokeIfFree(entry)
+            break
+          case "NotInterested":
+            entry.peerInterested = false
+            break
+          case "Have":
+            peerHas(entry, message.index)
+            availabilityChanged = true
+            break
+          case "Bitfield": {
+            for (let index = 0; index < info.pieceCount; index++) {
+              if ((message.bytes[index >> 3]! & (0x80 >> (index & 7))) !== 0) peerHas(entry, index)
+            }
+            availabilityChanged = true
+            break
+          }
+          case "HaveAll":
+            for (let index = 0; index < info.pieceCount; index++) entry.pieces.add(index)
+            picker.peerHasAll(key)
+            availabilityChanged = true
+            break
+          case "HaveNone":
+            break
+          case "AllowedFast":
+            if (entry.allowedFast.size < MAX_ALLOWED_FAST) entry.allowedFast.add(message.index)
+            break
+          case "Reject":
+            picker.requestRejected(key, message)
+            break
+          case "Piece":
+            onBlock(entry, message)
+            break
+          default:
+            // Port, Suggest, Extended: not acted on yet.
+            break
+        }
+      }
+      if (availabilityChanged) {
+        if (picker.isComplete && entry.pieces.isComplete) return entry.link.drop("NotUseful")
+        updateInterest(entry)
+      }
+      fill(entry)
+    }
+
+    const onBlock = (entry: PeerEntry, message: Message.Piece) => {
+      const key = entry.link.key
+      const outcome = picker.blockReceived(key, message.index, message.begin, message.block.length)
+      if (!outcome.accepted) return
+      entry.lastBlockAt = now
+      entry.snubbed = false
+      downloaded += message.block.length
+      for (const { peer, request } of outcome.cancel) {
+        peers.get(peer)?.link.send([Message.Cancel(request.index, request.begin, request.length)])
+      }
+      let assembler = assemblers.get(message.index)
+      if (assembler === undefined) {
+        assembler = PieceAssembler.PieceAssembler.make(info, message.index)
+        assemblers.set(message.index, assembler)
+      }
+      const added = assembler.add(message.begin, message.block, key)
+      if (added._tag === "Complete") {
+        assemblers.delete(message.index)
+        pendingWriteBytes += added.piece.data.length
+        Queue.unsafeOffer(verifyQueue, added.piece)
+      }
+    }
+
+    const onVerified = (index: number) =>
+      Effect.gen(function* () {
+        const size = pieceSize(info, index)
+        pendingWriteBytes -= size
+        verifiedBytes += size
+        options.have.add(index)
+        for (const key of picker.pieceVerified(index)) {
+          const entry = peers.get(key)
+          if (entry !== undefined) updateInterest(entry)
+        }
+        for (const entry of peers.values()) {
+          if (!entry.pieces.has(index)) entry.link.send([Message.Have(index)])
+        }
+        if (picker.isComplete && !completeAnnounced) {
+          completeAnnounced = true
+          yield* storage.flush
+          yield* publish
+          yield* options.onComplete
+          for (const entry of peers.values()) if (entry.pieces.isComplete) entry.link.drop("NotUseful")
+        }
+        fillAll()
+      })
+
+    const onRejected = (index: number, contributors: ReadonlyArray<string>) => {
+      pendingWriteBytes -= pieceSize(info, index)
+      picker.pieceRejected(index)
+      // The sole contributor of a bad piece is surely the liar; shared blame weighs less.
+      const weight = contributors.length === 1 ? 2 : 1
+      for (const key of contributors) {
+        const count = (strikes.get(key) ?? 0) + weight
+        strikes.set(key, count)
+        if (count >= config.banAfterBadPieces * 2 - 1) {
+          banned.add(key)
+          peers.get(key)?.link.drop("Banned")
+        }
+      }
+      fillAll()
+    }
+
+    const onClosed = (key: string, error: PeerError) =>
+      Effect.gen(function* () {
+        yield* Effect.logDebug(`peer ${key} closed: ${error._tag}${"reason" in error ? ` (${error.reason})` : ""}`)
+        const entry = peers.get(key)
+        if (entry !== undefined) {
+          peers.delete(key)
+          peerIds.delete(Buffer.from(entry.link.handshake.peerId).toString("hex"))
+          picker.removePeer(key)
+        }
+        const candidate = candidates.get(key)
+        if (candidate !== undefined) {
+          candidate.state = "idle"
+          const failed = entry === undefined
+          candidate.failures = failed ? candidate.failures + 1 : 0
+          // Back off exponentially from 5 s up to 10 minutes; forget addresses that never answer.
+          candidate.nextAttemptAt = now + Math.min(600_000, 5_000 * 2 ** candidate.failures)
+          if (banned.has(key) || candidate.failures > 8) candidates.delete(key)
+        }
+        fillAll()
+        yield* dialMore
+      })
+
+    const onTick = Effect.gen(function* () {
+      ticks++
+      let downTotal = 0
+      let upTotal = 0
+      for (const entry of peers.values()) {
+        const { stats } = entry.link
+        const down = stats.downloaded - entry.lastDownloaded
+        const up = stats.uploaded - entry.lastUploaded
+        entry.lastDownloaded = stats.downloaded
+        entry.lastUploaded = stats.uploaded
+        entry.downloadRate = entry.downloadRate * 0.6 + down * 0.4
+        entry.uploadRate = entry.uploadRate * 0.6 + up * 0.4
+        downTotal += down
+        upTotal += up
+        uploaded += up
+        entry.depth = Math.max(
+          INITIAL_DEPTH,
+          Math.min(config.maxRequestsPerPeer, Math.ceil((entry.downloadRate * PIPELINE_SECONDS) / PiecePicker.BLOCK_SIZE))
+        )
+        const owed = picker.outstanding(entry.link.key) > 0 && !entry.peerChoking
+        if (owed && entry.lastBlockAt !== undefined && now - entry.lastBlockAt > config.requestTimeout) {
+          // Snubbed: its requests go back to the pool for others; it keeps one slot to recover.
+          entry.snubbed = true
+          for (const r of picker.peerChoked(entry.link.key)) {
+            entry.link.send([Message.Cancel(r.index, r.begin, r.length)])
+          }
+          entry.depth = 1
+          entry.lastBlockAt = now
+        }
+      }
+      downloadRate = downloadRate * 0.6 + downTotal * 0.4
+      uploadRate = uploadRate * 0.6 + upTotal * 0.4
+      if (ticks % CHOKE_ROUND_TICKS === 0) chokeRound()
+      fillAll()
+      yield* dialMore
+      yield* publish
+    })
+
+    const publish = Effect.suspend(() => {
+      let seeds = 0
+      let connecting = 0
+      for (const entry of peers.values()) if (entry.pieces.isComplete) seeds++
+      for (const candidate of candidates.values()) if (candidate.state === "connecting") connecting++
+      return options.onStats({
+        verifiedPieces: have.count,
+        verifiedBytes,
+        downloaded,
+        uploaded,
+        downloadRate,
+        uploadRate,
+        peers: peers.size,
+        seeds,
+        connecting,
+        candidates: candidates.size,
+        complete: picker.isComplete
+      })
+    })
+
+    const handle = (event: TorrentEvent): Effect.Effect<void, SupervisorError, Network> => {
+      switch (event._tag) {
+        case "PeersFound":
+          addCandidates(event.addresses)
+          return dialMore
+        case "PeerConnected":
+          onConnected(event.link)
+          return Effect.void
+        case "PeerMessages": {
+          const entry = peers.get(event.key)
+          if (entry !== undefined) onMessages(entry, event.messages)
+          return Effect.void
+        }
+        case "PeerClosed":
+          return onClosed(event.key, event.error)
+        case "PieceVerified":
+          return onVerified(event.index)
+        case "PieceRejected":
+          onRejected(event.index, event.peers)
+          return Effect.void
+        case "StorageFailed":
+          return Effect.fail(event.error)
+        case "Tick":
+          return onTick
+      }
+    }
+
+    // The verifier: hashes complete pieces and writes the good ones, off the supervisor's loop.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          const piece = yield* Queue.take(verifyQueue)
+          const outcome = yield* PieceAssembler.verifyAndWrite(storage, piece).pipe(
+            Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
+          )
+          yield* Queue.offer(mailbox, outcome)
+        })
+      )
+    )
+    yield* Effect.forkScoped(
+      Queue.offer(mailbox, { _tag: "Tick" }).pipe(Effect.repeat(Schedule.spaced(TICK_MILLIS)))
+    )
+    yield* publish
+
+    // Incoming peers run in this supervisor's fiber map, so pausing the torrent closes them too;
+    // the listener's handler waits for the connection and interrupts it if the listener closes.
+    const accept: AcceptPeer = (wire) => {
+      const key = formatAddress(wire.connection.remote)
+      return FiberMap.run(
+        connections,
+        key,
+        PeerConnection.accept(peerContext, wire).pipe(
+          Effect.catchAll((error: PeerError) => Queue.offer(mailbox, { _tag: "PeerClosed", key, error }))
+        )
+      ).pipe(Effect.flatMap((fiber) => Fiber.await(fiber).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))), Effect.asVoid)
+    }
+    yield* Effect.acquireRelease(Ref.set(options.incoming, Option.some(accept)), () =>
+      Ref.set(options.incoming, Option.none())
+    )
+
+    return yield* Effect.forever(
+      Effect.gen(function* () {
+        const events = yield* Queue.takeBetween(mailbox, 1, 64)
+        now = yield* Clock.currentTimeMillis
+        for (const event of events) yield* handle(event)
+      })
+    )
+  })
