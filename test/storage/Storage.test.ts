@@ -139,5 +139,6 @@ describe("StorageError", () => {
     expect(error.message).toBe("no space left on device writing /downloads/t/a.bin")
     expect(error.cause).toBe(cause)
     expect(Storage.fromSystemError({ code: "EACCES" }, "open", "/d/f").message).toBe("permission denied opening /d/f")
+    expect(Storage.fromSystemError({ code: "EBUSY" }, "sync", "/d/f").message).toBe("input/output error syncing /d/f (EBUSY)")
   })
 })

@@ -13,6 +13,8 @@ export class TestDisk extends Context.Tag("test/TestDisk")<
     readonly directory: Effect.Effect<string, never, Scope.Scope>
     /** The bytes of the file at `path`, none if it does not exist. */
     readonly file: (path: string) => Effect.Effect<Option.Option<Uint8Array>>
+    /** Stores a file (creating directories), as if it was there before the torrent opened. */
+    readonly put: (path: string, bytes: Uint8Array) => Effect.Effect<void>
   }
 >() {}
 
@@ -25,7 +27,9 @@ const nodeDisk = Layer.succeed(TestDisk, {
     (directory) => Effect.promise(() => Fs.rm(directory, { recursive: true, force: true }))
   ),
   file: (path) =>
-    Effect.promise(() => Fs.readFile(path).then((bytes) => Option.some(new Uint8Array(bytes)), () => Option.none()))
+    Effect.promise(() => Fs.readFile(path).then((bytes) => Option.some(new Uint8Array(bytes)), () => Option.none())),
+  put: (path, bytes) =>
+    Effect.promise(() => Fs.mkdir(NodePath.dirname(path), { recursive: true }).then(() => Fs.writeFile(path, bytes)))
 })
 
 let memoryDirectories = 0
@@ -33,7 +37,8 @@ const memoryDisk = Layer.effect(
   TestDisk,
   Effect.map(MemoryStorage.MemoryDisk, (disk) => ({
     directory: Effect.sync(() => `/memory/${++memoryDirectories}`),
-    file: disk.file
+    file: disk.file,
+    put: disk.put
   }))
 )
 

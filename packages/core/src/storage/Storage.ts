@@ -31,9 +31,10 @@ export class StorageError extends Data.TaggedError("StorageError")<{
   readonly path: string
   readonly cause?: unknown
 }> {
-  /** One line for a user: what went wrong, doing what, where. */
+  /** One line for a user: what went wrong, doing what, where (and the errno code when it is not obvious). */
   override get message(): string {
-    return `${describe[this.reason]} ${verb[this.operation]} ${this.path}`
+    const code = this.reason === "IO" ? codeOf(this.cause) : undefined
+    return `${describe[this.reason]} ${verb[this.operation]} ${this.path}${code === undefined ? "" : ` (${code})`}`
   }
 }
 
@@ -73,15 +74,19 @@ const reasonOfCode: Record<string, StorageErrorReason> = {
   ENFILE: "TooManyFiles"
 }
 
+const codeOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+
 /** Maps a Node.js system error (by its errno `code`) to a `StorageError`; unknown codes are `IO`. */
 export const fromSystemError = (cause: unknown, operation: StorageOperation, path: string): StorageError => {
-  const code = typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined
-  const reason = (typeof code === "string" ? reasonOfCode[code] : undefined) ?? "IO"
+  const code = codeOf(cause)
+  const reason = code !== undefined && Object.hasOwn(reasonOfCode, code) ? reasonOfCode[code]! : "IO"
   return new StorageError({ reason, operation, path, cause })
 }
 
 /** The storage of one open torrent. Operations may run concurrently from several fibers. */
 export interface TorrentStorage {
+  /** The torrent this storage holds. */
   readonly info: Info
   /** Absolute download directory; every file lives under it. */
   readonly directory: string
@@ -164,9 +169,7 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
 
     const writePiece = (index: number, data: Uint8Array) =>
       Effect.suspend(() => {
-        const found = index >= 0 && index < info.pieceCount && data.length === pieceSize(info, index)
-          ? FileLayout.segments(info, index, 0, data.length)
-          : Option.none()
+        const found = Option.filter(FileLayout.segments(info, index, 0, data.length), () => data.length === pieceSize(info, index))
         if (Option.isNone(found)) return Effect.fail(outOfRange("write", { index, length: data.length }))
         return Effect.zipRight(
           Effect.forEach(

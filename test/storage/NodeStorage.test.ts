@@ -1,0 +1,132 @@
+import { NodeStorage, Resume, Storage } from "@bitfiber/core"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { readdirSync } from "node:fs"
+import * as Fs from "node:fs/promises"
+import * as NodePath from "node:path"
+import { implementations, TestDisk } from "./disks.js"
+import { expectBytes, type Fixture, makeTorrent, mixed, shuffled } from "./fixtures.js"
+
+/** Descriptors this process has open (Linux). */
+const openDescriptors = () => readdirSync("/proc/self/fd").length
+
+/** 30 files of 1000 bytes over 1 KiB pieces: nearly every piece spans two files. */
+const manyFiles = (): Fixture => makeTorrent(Array.from({ length: 30 }, () => ({ length: 1_000 })), 1_024)
+
+const expectFiles = (directory: string, fixture: Fixture) =>
+  Effect.gen(function* () {
+    const disk = yield* TestDisk
+    for (const [index, file] of fixture.info.files.entries()) {
+      const stored = yield* disk.file(NodePath.join(directory, ...file.path))
+      expectBytes(Option.getOrThrow(stored), fixture.fileBytes(index))
+    }
+  })
+
+describe("NodeStorage", () => {
+  // The shared layer bounds handles at `maxOpenFiles` (4).
+  it.layer(implementations[0]!.layer)((it) => {
+    it.scoped("keeps at most maxOpenFiles handles open and closes them all with the scope", () =>
+      Effect.gen(function* () {
+        const fixture = manyFiles()
+        const directory = yield* (yield* TestDisk).directory
+        const before = openDescriptors()
+        let peak = 0
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+            for (const index of shuffled(fixture.info.pieceCount, 11)) {
+              yield* storage.writePiece(index, fixture.piece(index))
+              peak = Math.max(peak, openDescriptors() - before)
+            }
+            for (let index = 0; index < fixture.info.pieceCount; index++) {
+              yield* storage.read(index, 0, 100)
+              peak = Math.max(peak, openDescriptors() - before)
+            }
+          })
+        )
+        expect(peak).toBeGreaterThan(0)
+        expect(peak).toBeLessThanOrEqual(4)
+        expect(openDescriptors()).toBe(before)
+        yield* expectFiles(directory, fixture)
+      }))
+
+    it.scoped("stays correct with concurrent writes and readers competing for two handles", () =>
+      Effect.gen(function* () {
+        const fixture = manyFiles()
+        const directory = yield* (yield* TestDisk).directory
+        const before = openDescriptors()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+            yield* Effect.forEach(shuffled(fixture.info.pieceCount, 13), (index) =>
+              Effect.zipRight(
+                storage.writePiece(index, fixture.piece(index)),
+                storage.read(index, 0, fixture.piece(index).length).pipe(
+                  Effect.tap((data) => Effect.sync(() => expectBytes(data, fixture.piece(index))))
+                )
+              ), { concurrency: 8, discard: true })
+          })
+        ).pipe(Effect.provide(NodeStorage.layer({ maxOpenFiles: 2 })))
+        expect(openDescriptors()).toBe(before)
+        yield* expectFiles(directory, fixture)
+      }))
+
+    it.scoped("never truncates existing data when a torrent is reopened", () =>
+      Effect.gen(function* () {
+        const fixture = mixed()
+        const directory = yield* (yield* TestDisk).directory
+        const service = yield* Storage.Storage
+        yield* Effect.scoped(
+          Effect.flatMap(service.open(fixture.info, directory), (storage) =>
+            Effect.forEach(shuffled(fixture.info.pieceCount, 2), (index) => storage.writePiece(index, fixture.piece(index)))
+          )
+        )
+        const storage = yield* service.open(fixture.info, directory)
+        yield* storage.writePiece(1, fixture.piece(1))
+        yield* storage.flush
+        expect((yield* Resume.check(storage)).isComplete).toBe(true)
+      }))
+
+    it.scoped("fails NotAFile writing below a path that is a regular file", () =>
+      Effect.gen(function* () {
+        const fixture = mixed()
+        const directory = yield* (yield* TestDisk).directory
+        // File 2 lives in t/d2/: make t/d2 a file.
+        yield* Effect.promise(() =>
+          Fs.mkdir(NodePath.join(directory, "t"), { recursive: true }).then(() => Fs.writeFile(NodePath.join(directory, "t", "d2"), "x"))
+        )
+        const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+        const error = yield* Effect.flip(storage.writePiece(0, fixture.piece(0)))
+        expect(error.reason).toBe("NotAFile")
+        expect(error.message).toContain(NodePath.join(directory, "t", "d2", "f2.bin"))
+      }))
+  })
+
+  it.scoped("a wrapper that runs out of space after N bytes is a few lines", () =>
+    Effect.gen(function* () {
+      const fixture = mixed()
+      let budget = 40_000
+      const noSpaceAfterBudget = Layer.effect(
+        Storage.Storage,
+        Effect.map(Storage.Storage, (inner) => ({
+          open: (info, directory) =>
+            Effect.map(inner.open(info, directory), (storage): Storage.TorrentStorage => ({
+              ...storage,
+              writePiece: (index, data) =>
+                (budget -= data.length) < 0
+                  ? Effect.fail(new Storage.StorageError({ reason: "NoSpace", operation: "write", path: storage.directory }))
+                  : storage.writePiece(index, data)
+            }))
+        }))
+      ).pipe(Layer.provide(NodeStorage.layer()))
+      const directory = yield* (yield* TestDisk).directory
+      const error = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+          yield* storage.writePiece(0, fixture.piece(0))
+          return yield* Effect.flip(storage.writePiece(1, fixture.piece(1)))
+        })
+      ).pipe(Effect.provide(noSpaceAfterBudget))
+      expect(error.message).toBe(`no space left on device writing ${directory}`)
+    }).pipe(Effect.provide(implementations[0]!.layer)))
+})

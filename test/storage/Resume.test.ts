@@ -1,0 +1,144 @@
+import { Resume, Storage } from "@bitfiber/core"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Fs from "node:fs/promises"
+import * as NodePath from "node:path"
+import { implementations, TestDisk } from "./disks.js"
+import { type Fixture, mixed } from "./fixtures.js"
+
+/** Lays the torrent's files down as a previous session (or another client) would have. */
+const putFiles = (directory: string, fixture: Fixture, change: (index: number, bytes: Uint8Array) => Uint8Array | undefined) =>
+  Effect.gen(function* () {
+    const disk = yield* TestDisk
+    for (const [index, file] of fixture.info.files.entries()) {
+      if (file.padding) continue
+      const bytes = change(index, Uint8Array.from(fixture.fileBytes(index)))
+      if (bytes !== undefined) yield* disk.put(NodePath.join(directory, ...file.path), bytes)
+    }
+  })
+
+/** The pieces that include bytes of one of `files`, computed from offsets (independently of FileLayout). */
+const piecesTouching = (fixture: Fixture, files: ReadonlyArray<number>, from = 0): Set<number> => {
+  const { info } = fixture
+  const result = new Set<number>()
+  for (let piece = 0; piece < info.pieceCount; piece++) {
+    const start = piece * info.pieceLength
+    const end = Math.min(info.totalLength, start + info.pieceLength)
+    for (const index of files) {
+      const file = info.files[index]!
+      if (file.length > 0 && start < file.offset + file.length && file.offset + from < end) result.add(piece)
+    }
+  }
+  return result
+}
+
+/** Counts the piece reads a check makes. */
+const countingReads = (storage: Storage.TorrentStorage) => {
+  const counter = { reads: 0 }
+  const counted: Storage.TorrentStorage = {
+    ...storage,
+    read: (index, begin, length) => Effect.zipRight(Effect.sync(() => counter.reads++), storage.read(index, begin, length))
+  }
+  return [counted, counter] as const
+}
+
+const allPieces = (fixture: Fixture) => Array.from({ length: fixture.info.pieceCount }, (_, i) => i)
+
+for (const { layer, name } of implementations) {
+  describe(`Resume over ${name}`, () => {
+    it.layer(layer)((it) => {
+      const setUp = (change: (index: number, bytes: Uint8Array) => Uint8Array | undefined) =>
+        Effect.gen(function* () {
+          const fixture = mixed()
+          const directory = yield* (yield* TestDisk).directory
+          yield* putFiles(directory, fixture, change)
+          const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+          return { fixture, directory, storage }
+        })
+
+      it.scoped("finds every piece of a complete download, reporting progress per piece", () =>
+        Effect.gen(function* () {
+          const { fixture, storage } = yield* setUp((_, bytes) => bytes)
+          const progress: Array<readonly [number, number]> = []
+          const have = yield* Resume.check(storage, (checked, total) => Effect.sync(() => progress.push([checked, total])))
+          expect([...have.indices()]).toEqual(allPieces(fixture))
+          expect(progress).toEqual(allPieces(fixture).map((i) => [i + 1, fixture.info.pieceCount]))
+        }))
+
+      it.scoped("finds nothing in an empty directory, without reading", () =>
+        Effect.gen(function* () {
+          const { storage } = yield* setUp(() => undefined)
+          const [counted, counter] = countingReads(storage)
+          const have = yield* Resume.check(counted)
+          expect(have.count).toBe(0)
+          expect(counter.reads).toBe(0)
+        }))
+
+      it.scoped("misses exactly the piece holding a corrupted byte", () =>
+        Effect.gen(function* () {
+          // Byte 30_000 of file 7 sits at torrent offset 57_487 + 30_000: piece 2.
+          const { fixture, storage } = yield* setUp((index, bytes) => {
+            if (index === 7) bytes[30_000]! ^= 0x01
+            return bytes
+          })
+          const have = yield* Resume.check(storage)
+          expect([...have.indices()]).toEqual(allPieces(fixture).filter((i) => i !== 2))
+        }))
+
+      it.scoped("misses the pieces of a missing file, reading only the others", () =>
+        Effect.gen(function* () {
+          const { fixture, storage } = yield* setUp((index, bytes) => (index === 4 ? undefined : bytes))
+          const missing = piecesTouching(fixture, [4])
+          expect(missing.size).toBeGreaterThan(0)
+          const [counted, counter] = countingReads(storage)
+          const have = yield* Resume.check(counted)
+          expect([...have.indices()]).toEqual(allPieces(fixture).filter((i) => !missing.has(i)))
+          expect(counter.reads).toBe(fixture.info.pieceCount - missing.size)
+        }))
+
+      it.scoped("misses the pieces past the end of a truncated file", () =>
+        Effect.gen(function* () {
+          // File 7 (70_000 bytes from offset 57_487) cut to 20_000: piece 1 ends at 65_536, inside the kept
+          // part; pieces 2 and 3 need bytes past the cut.
+          const { fixture, storage } = yield* setUp((index, bytes) => (index === 7 ? bytes.subarray(0, 20_000) : bytes))
+          const missing = piecesTouching(fixture, [7], 20_000)
+          expect([...missing]).toEqual([2, 3])
+          const have = yield* Resume.check(storage)
+          expect([...have.indices()]).toEqual([0, 1])
+        }))
+
+      it.scoped("fails with a typed error when a file cannot be read", () =>
+        Effect.gen(function* () {
+          const { storage } = yield* setUp((_, bytes) => bytes)
+          for (const code of ["EACCES", "EIO"]) {
+            const faulty: Storage.TorrentStorage = {
+              ...storage,
+              read: (index, begin, length) =>
+                index === 1
+                  ? Effect.fail(Storage.fromSystemError({ code }, "read", storage.directory))
+                  : storage.read(index, begin, length)
+            }
+            const error = yield* Effect.flip(Resume.check(faulty))
+            expect(error.reason).toBe(code === "EACCES" ? "Permission" : "IO")
+          }
+        }))
+    })
+  })
+}
+
+describe("Resume over NodeStorage", () => {
+  it.layer(implementations[0]!.layer)((it) => {
+    it.scoped("fails NotAFile when a directory stands where a file should be", () =>
+      Effect.gen(function* () {
+        const fixture = mixed()
+        const directory = yield* (yield* TestDisk).directory
+        yield* putFiles(directory, fixture, (index, bytes) => (index === 4 ? undefined : bytes))
+        const blocked = NodePath.join(directory, ...fixture.info.files[4]!.path)
+        yield* Effect.promise(() => Fs.mkdir(blocked, { recursive: true }))
+        const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+        const error = yield* Effect.flip(Resume.check(storage))
+        expect(error.reason).toBe("NotAFile")
+        expect(error.message).toContain(blocked)
+      }))
+  })
+})
