@@ -1,5 +1,5 @@
 /** The live `Network`: node:net for TCP, node:dgram for UDP. */
-import { Duration, Effect, FiberSet, Layer, Queue, Stream } from "effect"
+import { Chunk, Duration, Effect, FiberSet, Layer, Option, Queue, Stream } from "effect"
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
 import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError } from "./Network.js"
@@ -28,6 +28,61 @@ const errorReason = (cause: unknown): NetworkError["reason"] => {
   }
 }
 
+/** Bytes buffered from a socket before it is paused until the reader catches up. */
+const READ_BUFFER_BYTES = 1024 * 1024
+
+/**
+ * The socket's incoming bytes as a pull stream. Not `Stream.fromAsyncIterable(socket)`: its
+ * finalizer waits for a pending read, so closing a scope would hang until the peer sent or closed.
+ */
+const readable = (socket: Net.Socket, label: string): Stream.Stream<Uint8Array, NetworkError> => {
+  let buffered: Array<Uint8Array> = []
+  let bytes = 0
+  let ended = false
+  let failure: NetworkError | undefined
+  let wake: (() => void) | undefined
+  const notify = () => wake?.()
+  socket.on("data", (chunk: Buffer) => {
+    buffered.push(chunk)
+    bytes += chunk.length
+    if (bytes >= READ_BUFFER_BYTES) socket.pause()
+    notify()
+  })
+  socket.on("end", () => {
+    ended = true
+    notify()
+  })
+  socket.on("close", () => {
+    ended = true
+    notify()
+  })
+  socket.on("error", (cause) => {
+    failure ??= new NetworkError({ reason: errorReason(cause), address: label, cause })
+    notify()
+  })
+  const pull = Effect.async<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError>>((resume) => {
+    const deliver = (): boolean => {
+      if (buffered.length > 0) {
+        const out = buffered
+        buffered = []
+        bytes = 0
+        if (socket.isPaused()) socket.resume()
+        resume(Effect.succeed(Chunk.unsafeFromArray(out)))
+      } else if (failure !== undefined) resume(Effect.fail(Option.some(failure)))
+      else if (ended) resume(Effect.fail(Option.none()))
+      else return false
+      wake = undefined
+      return true
+    }
+    if (deliver()) return
+    wake = () => void deliver()
+    return Effect.sync(() => {
+      wake = undefined
+    })
+  })
+  return Stream.repeatEffectChunkOption(pull)
+}
+
 /** Wraps a connected node socket; the caller owns destroying it. */
 const fromSocket = (socket: Net.Socket): Connection => {
   const remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
@@ -35,10 +90,7 @@ const fromSocket = (socket: Net.Socket): Connection => {
   return {
     remote,
     local: { host: socket.localAddress ?? "", port: socket.localPort ?? 0 },
-    chunks: Stream.fromAsyncIterable(
-      socket as AsyncIterable<Buffer>,
-      (cause) => new NetworkError({ reason: errorReason(cause), address: label, cause })
-    ).pipe(Stream.map((chunk): Uint8Array => chunk)),
+    chunks: readable(socket, label),
     write: (bytes) =>
       Effect.async<void, NetworkError>((resume) => {
         if (socket.destroyed || socket.writableEnded) {
