@@ -5,7 +5,7 @@
  */
 import { HelpDoc, ValidationError } from "@effect/cli"
 import { Error as PlatformError } from "@effect/platform"
-import { Magnet, Metainfo } from "@bitfiber/core"
+import { Create, Magnet, Metainfo } from "@bitfiber/core"
 import { Cause, Exit, Option } from "effect"
 import { CommandError } from "./CommandError.js"
 import * as ExitCode from "./ExitCode.js"
@@ -115,12 +115,33 @@ const input = (error: InputError): Description => {
   }
 }
 
+const create = (error: Create.CreateError): Description => {
+  switch (error.reason) {
+    case "NotFound":
+      return { problem: `no such file or directory: ${error.path ?? error.message}`, remedy: "check the path", exitCode: ExitCode.FileSystem }
+    case "Io":
+      return { problem: error.message, remedy: "check the files are readable", exitCode: ExitCode.FileSystem }
+    case "FileChanged":
+      return { problem: error.message, remedy: "run create again once nothing is writing to the files", exitCode: ExitCode.FileSystem }
+    case "InvalidOption":
+      return { problem: error.message, remedy: "run 'bitfiber create --help' for the accepted values", exitCode: ExitCode.Usage }
+    case "Empty":
+      return invalid(`nothing to share: ${error.message}`, "point create at a file or a directory with data in it")
+    case "UnsupportedFile":
+    case "SymlinkLoop":
+      return invalid(error.message, "a torrent holds only regular files and directories: leave it out")
+    case "InvalidTorrent":
+      return invalid(error.message, "rename the files the message names")
+  }
+}
+
 /** Describes one failure value: our own errors, @effect/cli's, the platform's and the engine's. */
 export const describe = (error: unknown): Description => {
   if (error instanceof CommandError) return error
   if (error instanceof InputError) return input(error)
   if (error instanceof Metainfo.MetainfoError) return metainfo(error, undefined)
   if (error instanceof Magnet.MagnetError) return magnet(error)
+  if (error instanceof Create.CreateError) return create(error)
   if (ValidationError.isValidationError(error)) return usage(error)
   if (PlatformError.isPlatformError(error)) return fileSystem(error)
   return internal(error)

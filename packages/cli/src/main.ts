@@ -3,9 +3,11 @@
  * outcome into one line on stderr and a documented exit code (see ExitCode.ts).
  */
 import { Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
 import { readFileSync } from "node:fs"
+import * as Create from "./commands/create.js"
 import * as Info from "./commands/info.js"
 import * as ErrorMessage from "./ErrorMessage.js"
 
@@ -15,7 +17,7 @@ const version: string = JSON.parse(readFileSync(new URL("../package.json", impor
 /** The root command; to add a command, write `commands/<name>.ts` exporting `command` and list it here. */
 const bitfiber = Command.make("bitfiber").pipe(
   Command.withDescription("A BitTorrent client: inspect, create, download and seed torrents."),
-  Command.withSubcommands([Info.command])
+  Command.withSubcommands([Info.command, Create.command])
 )
 
 const cli = Command.run(bitfiber, { name: "bitfiber", version })

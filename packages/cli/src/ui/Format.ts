@@ -23,9 +23,10 @@ export const bytes = (n: number): string => {
 /** `1048576` -> `"1.00 MiB/s"`. */
 export const rate = (bytesPerSecond: number): string => `${bytes(Math.round(bytesPerSecond))}/s`
 
-/** `125` -> `"2m 05s"`: the two most significant units, for elapsed times and ETAs. */
+/** `125` -> `"2m 05s"`, `2.25` -> `"2.3s"`: the two most significant units, for elapsed times and ETAs. */
 export const duration = (seconds: number): string => {
   if (!Number.isFinite(seconds) || seconds < 0) return "--"
+  if (seconds < 10) return `${seconds.toFixed(1)}s`
   const s = Math.round(seconds)
   if (s < 60) return `${s}s`
   const pad = (n: number) => String(n).padStart(2, "0")
@@ -34,8 +35,9 @@ export const duration = (seconds: number): string => {
   return `${Math.floor(s / 86400)}d ${pad(Math.floor((s % 86400) / 3600))}h`
 }
 
-/** `0.4567` -> `"45.7%"`. */
-export const percent = (fraction: number): string => `${(Math.min(Math.max(fraction, 0), 1) * 100).toFixed(1)}%`
+/** `0.4567` -> `"45.6%"`: rounded down, so 100% means done. */
+export const percent = (fraction: number): string =>
+  `${(Math.floor(Math.min(Math.max(fraction, 0), 1) * 1000) / 10).toFixed(1)}%`
 
 const MULTIPLIERS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
 

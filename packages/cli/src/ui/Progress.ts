@@ -8,8 +8,8 @@ import * as StatusLine from "./StatusLine.js"
 
 /** A running progress display. */
 export interface Progress {
-  /** Reports that `done` of the total units (bytes) are complete. */
-  readonly update: (done: number) => Effect.Effect<void>
+  /** Reports that `done` of `total` bytes are complete (the total may be learnt late, or change). */
+  readonly update: (done: number, total: number) => Effect.Effect<void>
   /** Replaces the bar with a one-line summary (size, time, average rate). */
   readonly finish: Effect.Effect<void>
 }
@@ -38,10 +38,9 @@ export const render = (label: string, done: number, total: number, bytesPerSecon
   return `${head} ${Format.percent(fraction)}  ${Format.bytes(done)} / ${Format.bytes(total)}${speed}${eta}`
 }
 
-/** A progress display for `total` bytes labelled `label` (e.g. "hashing"). */
+/** A progress display labelled `label` (e.g. "hashing"). */
 export const make = (options: {
   readonly label: string
-  readonly total: number
   readonly sink?: StatusLine.Sink
 }): Effect.Effect<Progress, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -51,7 +50,7 @@ export const make = (options: {
     const samples: Array<readonly [number, number]> = [[started, 0]]
     let decile = 0
     let done = 0
-    const update = (value: number) =>
+    const update = (value: number, total: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         done = value
         if (now - samples[samples.length - 1]![0] >= SAMPLE_INTERVAL_MS) samples.push([now, value])
@@ -59,10 +58,10 @@ export const make = (options: {
         const [since, before] = samples[0]!
         const bytesPerSecond = now > since ? ((value - before) * 1000) / (now - since) : undefined
         // Without a terminal, print at each new tenth so a log shows steady progress.
-        const reached = options.total === 0 ? 10 : Math.floor((value / options.total) * 10)
+        const reached = total === 0 ? 10 : Math.floor((value / total) * 10)
         const force = !line.live && reached > decile
         decile = Math.max(decile, reached)
-        return line.show(render(options.label, value, options.total, bytesPerSecond, line.live), force)
+        return line.show(render(options.label, value, total, bytesPerSecond, line.live), force)
       })
     const finish = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const seconds = (now - started) / 1000

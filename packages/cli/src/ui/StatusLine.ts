@@ -38,32 +38,29 @@ export const PLAIN_INTERVAL_MS = 5_000
 const ERASE_TO_END = "\x1b[K"
 
 /** A status line on `sink`; closing the scope erases a half-drawn line (e.g. on Ctrl-C). */
-export const make = (sink: Sink): Effect.Effect<StatusLine, never, Scope.Scope> => {
-  let last = Number.NEGATIVE_INFINITY
-  let drawn = false
-  const fit = (text: string) =>
-    sink.columns !== undefined && text.length >= sink.columns ? text.slice(0, Math.max(sink.columns - 1, 0)) : text
-  const erase = Effect.sync(() => {
-    if (drawn) sink.write(`\r${ERASE_TO_END}`)
-    drawn = false
+export const make = (sink: Sink): Effect.Effect<StatusLine, never, Scope.Scope> =>
+  Effect.flatMap(Clock.currentTimeMillis, (started) => {
+    // Nothing shows before the first interval: a task that ends at once leaves no noise.
+    let last = started
+    let drawn = false
+    const fit = (text: string) =>
+      sink.columns !== undefined && sink.columns > 1 && text.length >= sink.columns ? text.slice(0, sink.columns - 1) : text
+    const erase = Effect.sync(() => {
+      if (drawn) sink.write(`\r${ERASE_TO_END}`)
+      drawn = false
+    })
+    const show = (text: string, force = false) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (!force && now - last < (sink.isTTY ? LIVE_INTERVAL_MS : PLAIN_INTERVAL_MS)) return
+        last = now
+        if (sink.isTTY) {
+          sink.write(`\r${fit(text)}${ERASE_TO_END}`)
+          drawn = true
+        } else {
+          sink.write(`${text}\n`)
+        }
+      })
+    const done = (text?: string) =>
+      Effect.zipRight(erase, Effect.sync(() => (text === undefined ? undefined : sink.write(`${text}\n`))))
+    return Effect.acquireRelease(Effect.succeed<StatusLine>({ live: sink.isTTY, show, done }), () => erase)
   })
-  const line: StatusLine = {
-    live: sink.isTTY,
-    show: (text, force = false) =>
-      Clock.currentTimeMillis.pipe(
-        Effect.map((now) => {
-          if (!force && now - last < (sink.isTTY ? LIVE_INTERVAL_MS : PLAIN_INTERVAL_MS)) return
-          last = now
-          if (sink.isTTY) {
-            sink.write(`\r${fit(text)}${ERASE_TO_END}`)
-            drawn = true
-          } else {
-            sink.write(`${text}\n`)
-          }
-        })
-      ),
-    done: (text) =>
-      erase.pipe(Effect.zipRight(Effect.sync(() => (text === undefined ? undefined : sink.write(`${text}\n`)))))
-  }
-  return Effect.acquireRelease(Effect.succeed(line), () => erase)
-}
