@@ -191,6 +191,30 @@ describe("UdpTracker", () => {
       expect(sent.map((d) => actionOf(d.bytes))).toEqual([0, 1, 1, 0, 1])
     }))
 
+  it.effect("replaces a cached connection id the tracker refuses, once", () =>
+    Effect.gen(function* () {
+      let connects = 0
+      let announces = 0
+      const restartingTracker = (bytes: Uint8Array): Reply => {
+        const decoded = Either.getOrThrow(UdpMessage.decodeRequest(bytes))
+        if (decoded._tag === "Connect") {
+          connects++
+          return [{ bytes: encode({ _tag: "Connect", transactionId: decoded.transactionId, connectionId: BigInt(connects) }) }]
+        }
+        announces++
+        // After its first announce the tracker "restarts" and knows only ids issued later.
+        const valid = announces === 1 ? decoded.connectionId === 1n : decoded.connectionId === BigInt(connects) && connects > 1
+        return valid
+          ? peersReply(decoded.transactionId)
+          : [{ bytes: encode({ _tag: "Error", transactionId: decoded.transactionId, message: "bad connection id" }) }]
+      }
+      const { result, sent } = yield* run(restartingTracker, (client) =>
+        Effect.zipRight(client.announce(url, request), client.announce(url, request))
+      )
+      expect(reasonOf(result)).toBe("ok")
+      expect(sent.map((d) => actionOf(d.bytes))).toEqual([0, 1, 1, 0, 1])
+    }))
+
   it.effect("scrapes", () =>
     Effect.gen(function* () {
       const { result } = yield* run(

@@ -253,10 +253,11 @@ const serveHttp = (
 // ---------------------------------------------------------------------------------------------
 // UDP
 
-// Connection ids are a keyed hash of the client's address and the minute, so the server keeps no
+// Connection ids are a keyed hash of the client's IP and the minute, so the server keeps no
 // per-client state and an id stays valid for one to two minutes (BEP 15 asks for at least one).
+// Not the port: clients may announce from a fresh socket with a cached id, as opentracker allows.
 const connectionIdFor = (secret: Uint8Array, from: Address, minute: number): bigint => {
-  const digest = createHash("sha1").update(secret).update(`${formatAddress(from)}/${minute}`).digest()
+  const digest = createHash("sha1").update(secret).update(`${peerHost(from.host)}/${minute}`).digest()
   return digest.readBigUInt64BE(0)
 }
 

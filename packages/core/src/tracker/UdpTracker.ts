@@ -139,12 +139,11 @@ export const make = (options?: Options): Effect.Effect<UdpTracker> =>
   Effect.gen(function* () {
     const cache = yield* Ref.make(new Map<string, { readonly id: bigint; readonly expiresAt: number }>())
 
-    const connectionId = (exchange: Exchange) =>
+    /** A fresh connection id, remembered for a minute. */
+    const connect = (exchange: Exchange) =>
       Effect.gen(function* () {
         const key = formatAddress(exchange.tracker)
         const now = yield* Clock.currentTimeMillis
-        const cached = (yield* Ref.get(cache)).get(key)
-        if (cached !== undefined && cached.expiresAt > now) return cached.id
         const response = yield* transact(exchange, (transactionId) => ({ _tag: "Connect", transactionId }))
         if (response._tag !== "Connect") {
           return yield* error(exchange.url, "Malformed", `${response._tag} reply to a connect`)
@@ -166,7 +165,17 @@ export const make = (options?: Options): Effect.Effect<UdpTracker> =>
         return next
       })
 
-    /** Runs `body` with a socket of the tracker's family and a valid connection id. */
+    const cached = (exchange: Exchange) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const entry = (yield* Ref.get(cache)).get(formatAddress(exchange.tracker))
+        return entry !== undefined && entry.expiresAt > now ? Option.some(entry.id) : Option.none()
+      })
+
+    /**
+     * Runs `body` with a socket of the tracker's family and a connection id. A cached id the
+     * tracker refuses (it may bind ids to our port, or have restarted) is replaced once.
+     */
     const withConnection = <A>(
       url: string,
       body: (exchange: Exchange, connectionId: bigint) => Effect.Effect<A, TrackerError>
@@ -180,8 +189,15 @@ export const make = (options?: Options): Effect.Effect<UdpTracker> =>
             .udp({ host: ipv6 ? "::" : "0.0.0.0", port: 0 })
             .pipe(Effect.mapError((cause) => error(url, "Unreachable", "cannot bind a UDP socket", cause)))
           const exchange: Exchange = { url, socket, tracker, ipv6, options }
-          const id = yield* connectionId(exchange)
-          return yield* body(exchange, id).pipe(Effect.tapError(() => forget(exchange)))
+          const fresh = Effect.flatMap(connect(exchange), (id) => body(exchange, id))
+          const attempt = Option.match(yield* cached(exchange), {
+            onNone: () => fresh,
+            onSome: (id) =>
+              body(exchange, id).pipe(
+                Effect.catchIf((e) => e.reason === "Failure", () => Effect.zipRight(forget(exchange), fresh))
+              )
+          })
+          return yield* attempt.pipe(Effect.tapError(() => forget(exchange)))
         })
       )
 
