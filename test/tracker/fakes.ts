@@ -67,6 +67,8 @@ export interface SeenAnnounce {
   readonly url: string
   readonly event: Announce.Event
   readonly left: number
+  /** Clock time in milliseconds. */
+  readonly at: number
 }
 
 /**
@@ -80,7 +82,8 @@ export const fakeTrackers = (
     const seen = yield* Ref.make<ReadonlyArray<SeenAnnounce>>([])
     const layer = Layer.succeed(TrackerClient.TrackerClient, {
       announce: (url, request) =>
-        Ref.update(seen, (all) => [...all, { url, event: request.event, left: request.left }]).pipe(
+        Clock.currentTimeMillis.pipe(
+          Effect.flatMap((at) => Ref.update(seen, (all) => [...all, { url, event: request.event, left: request.left, at }])),
           Effect.zipRight(answer(url, request))
         ),
       scrape: (url) => Effect.fail(new Announce.TrackerError({ url, reason: "InvalidUrl", message: "no scrape" }))
