@@ -8,7 +8,11 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
 import { readFileSync } from "node:fs"
 import * as Create from "./commands/create.js"
+import * as Demo from "./commands/demo.js"
+import * as Download from "./commands/download.js"
 import * as Info from "./commands/info.js"
+import * as Seed from "./commands/seed.js"
+import * as Tracker from "./commands/tracker.js"
 import * as ErrorMessage from "./ErrorMessage.js"
 
 // src/ and dist/ are both one level below the package root.
@@ -17,7 +21,7 @@ const version: string = JSON.parse(readFileSync(new URL("../package.json", impor
 /** The root command; to add a command, write `commands/<name>.ts` exporting `command` and list it here. */
 const bitfiber = Command.make("bitfiber").pipe(
   Command.withDescription("A BitTorrent client: inspect, create, download and seed torrents."),
-  Command.withSubcommands([Info.command, Create.command])
+  Command.withSubcommands([Info.command, Create.command, Download.command, Seed.command, Tracker.command, Demo.command])
 )
 
 const cli = Command.run(bitfiber, { name: "bitfiber", version })
@@ -28,7 +32,7 @@ const cli = Command.run(bitfiber, { name: "bitfiber", version })
 const withoutCliErrorReport = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Console.consoleWith((console) => Effect.withConsole(effect, { ...console, error: () => Effect.void }))
 
-cli(process.argv).pipe(
+cli(Download.normalizeArgs(process.argv)).pipe(
   withoutCliErrorReport,
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
