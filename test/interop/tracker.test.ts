@@ -26,7 +26,9 @@ const peer = (port: number, overrides: Partial<Announce.AnnounceRequest> = {}): 
 const ports = (response: Announce.AnnounceResponse) => response.peers.map((p) => p.port)
 
 /** The announce steps both protocols must pass, with `announce` bound to one protocol and URL. */
-const twoPeers = (announce: (request: Announce.AnnounceRequest) => Effect.Effect<Announce.AnnounceResponse, Announce.TrackerError>) =>
+const twoPeers = <R>(
+  announce: (request: Announce.AnnounceRequest) => Effect.Effect<Announce.AnnounceResponse, Announce.TrackerError, R>
+) =>
   Effect.gen(function* () {
     const first = yield* announce(peer(21001))
     expect(first.interval).toBeGreaterThan(0)
