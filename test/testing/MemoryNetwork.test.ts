@@ -224,5 +224,11 @@ describe("MemoryNetwork", () => {
       expect(Array.from(datagram!.bytes)).toEqual([1, 2, 3])
       expect(datagram!.from).toEqual(a.address)
       expect(a.address.host).toBe(CLIENT)
+      // The datagram sent to 6882 before anything was bound there is gone for good.
+      const late = yield* server.udp({ host: SERVER, port: 6882 })
+      const nothing = yield* Effect.fork(late.datagrams.pipe(Stream.take(1), Stream.runCollect))
+      yield* settle
+      yield* TestClock.adjust("10 seconds")
+      expect(Option.isNone(yield* Fiber.poll(nothing))).toBe(true)
     }))
 })
