@@ -214,9 +214,10 @@ export const make = (options: Options): Effect.Effect<Announcer, never, TrackerC
                   duration: options.stopTimeout ?? DEFAULT_STOP_TIMEOUT,
                   onTimeout: () => `no reply to stopped within the stop timeout`
                 }),
-                Effect.catchAll((failure) =>
-                  Effect.logDebug(`tracker ${url}: stopped not acknowledged: ${typeof failure === "string" ? failure : failure.message}`)
-                )
+                Effect.catchAll((failure) => {
+                  const reason = typeof failure === "string" ? failure : failure.message
+                  return Effect.logDebug(`tracker ${url}: stopped not acknowledged: ${reason}`)
+                })
               ),
             { concurrency: "unbounded", discard: true }
           )

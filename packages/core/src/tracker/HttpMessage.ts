@@ -62,11 +62,14 @@ const indexOf = (buffer: Uint8Array, needle: ReadonlyArray<number>, from: number
 
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
 
+interface Head {
+  readonly line: string
+  readonly headers: Map<string, string>
+  readonly bodyStart: number
+}
+
 /** Splits a head into its first line and its headers, or explains why it cannot. */
-const parseHead = (
-  buffer: Uint8Array,
-  maxHead: number
-): Either.Either<Option.Option<{ line: string; headers: Map<string, string>; bodyStart: number }>, HttpMessageError> => {
+const parseHead = (buffer: Uint8Array, maxHead: number): Either.Either<Option.Option<Head>, HttpMessageError> => {
   const end = indexOf(buffer, CRLFCRLF, 0, Math.min(buffer.length, maxHead + 4))
   if (end < 0) return buffer.length > maxHead ? fail("TooLarge", `head over ${maxHead} bytes`) : needMore
   const lines = latin1(buffer.subarray(0, end)).split("\r\n")
@@ -103,9 +106,10 @@ export const parseResponse = (
     const encoding = headers.get("transfer-encoding")
     if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
       if (encoding.toLowerCase() !== "chunked") return fail("Malformed", `unsupported transfer-encoding ${encoding}`)
-      return Either.flatMap(decodeChunked(rest, limits.maxBody), (body) =>
-        Option.isSome(body) ? done(body.value) : ended ? fail("Truncated", "connection closed inside a chunk") : needMore
-      )
+      return Either.flatMap(decodeChunked(rest, limits.maxBody), (body) => {
+        if (Option.isSome(body)) return done(body.value)
+        return ended ? fail("Truncated", "connection closed inside a chunk") : needMore
+      })
     }
     const lengthHeader = headers.get("content-length")
     if (lengthHeader !== undefined) {
@@ -162,7 +166,8 @@ export const parseRequestHead = (
 /** A GET request that asks the server to close the connection after its response. */
 export const encodeGet = (target: string, host: string): Uint8Array =>
   Buffer.from(
-    `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: bitfiber/0.1\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n`,
+    `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: bitfiber/0.1\r\n` +
+      "Accept-Encoding: identity\r\nConnection: close\r\n\r\n",
     "latin1"
   )
 
@@ -170,7 +175,8 @@ export const encodeGet = (target: string, host: string): Uint8Array =>
 export const encodeResponse = (status: number, reason: string, contentType: string, body: Uint8Array): Uint8Array =>
   Buffer.concat([
     Buffer.from(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${contentType}\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
       "latin1"
     ),
     body
@@ -193,8 +199,13 @@ export const percentEncode = (bytes: Uint8Array): string => {
   return out
 }
 
-const hexValue = (code: number): number =>
-  code >= 0x30 && code <= 0x39 ? code - 0x30 : code >= 0x41 && code <= 0x46 ? code - 55 : code >= 0x61 && code <= 0x66 ? code - 87 : -1
+/** The value of one hex digit's char code, or -1. */
+const hexValue = (code: number): number => {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30 // 0-9
+  if (code >= 0x41 && code <= 0x46) return code - 0x37 // A-F
+  if (code >= 0x61 && code <= 0x66) return code - 0x57 // a-f
+  return -1
+}
 
 /** Decodes a percent-encoded query component to raw bytes (`+` is a space); `None` on a bad escape. */
 export const percentDecode = (text: string): Option.Option<Uint8Array> => {

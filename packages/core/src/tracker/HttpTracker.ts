@@ -133,12 +133,16 @@ export const parseAnnounce = (
 ): Either.Either<AnnounceResponse, TrackerError> =>
   Either.gen(function* () {
     const reply = yield* decodeReply(url, body, maxBody)
+    const optional = <A>(
+      key: string,
+      get: (dictionary: Bencode.Dictionary, key: string) => Either.Either<A, Bencode.BencodeFieldError>
+    ) => Either.mapLeft(Bencode.optional(reply, key, get), malformed(url))
     const interval = yield* Either.mapLeft(Bencode.getInteger(reply, "interval"), malformed(url))
-    const minInterval = yield* Either.mapLeft(Bencode.optional(reply, "min interval", Bencode.getInteger), malformed(url))
-    const complete = yield* Either.mapLeft(Bencode.optional(reply, "complete", Bencode.getInteger), malformed(url))
-    const incomplete = yield* Either.mapLeft(Bencode.optional(reply, "incomplete", Bencode.getInteger), malformed(url))
-    const trackerId = yield* Either.mapLeft(Bencode.optional(reply, "tracker id", Bencode.getBytes), malformed(url))
-    const warning = yield* Either.mapLeft(Bencode.optional(reply, "warning message", Bencode.getString), malformed(url))
+    const minInterval = yield* optional("min interval", Bencode.getInteger)
+    const complete = yield* optional("complete", Bencode.getInteger)
+    const incomplete = yield* optional("incomplete", Bencode.getInteger)
+    const trackerId = yield* optional("tracker id", Bencode.getBytes)
+    const warning = yield* optional("warning message", Bencode.getString)
     if (interval < 0 || (minInterval !== undefined && minInterval < 0)) {
       return yield* Either.left(error(url, "Malformed", "negative interval"))
     }
@@ -216,9 +220,12 @@ const exchange = (
       const chunks: Array<Uint8Array> = []
       let received = 0
       for (;;) {
+        // `None` once the tracker closed the connection.
         const next = yield* pull.pipe(
           Effect.map(Option.some),
-          Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: (e) => Effect.fail(unreachable(e)) }))
+          Effect.catchAll(
+            Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: (e) => Effect.fail(unreachable(e)) })
+          )
         )
         if (Option.isSome(next)) {
           for (const chunk of next.value) {
@@ -229,7 +236,8 @@ const exchange = (
         }
         const parsed = HttpMessage.parseResponse(Buffer.concat(chunks, received), Option.isNone(next), limits)
         if (Either.isLeft(parsed)) {
-          return yield* error(url, parsed.left.reason === "TooLarge" ? "TooLarge" : "Malformed", parsed.left.message, parsed.left)
+          const reason = parsed.left.reason === "TooLarge" ? "TooLarge" : "Malformed"
+          return yield* error(url, reason, parsed.left.message, parsed.left)
         }
         if (Option.isSome(parsed.right)) return parsed.right.value
       }
@@ -248,7 +256,7 @@ const get = (
     const response = yield* exchange(url, parsed, limits)
     const location = response.headers.get("location")
     if (!REDIRECTS.has(response.status) || location === undefined) return response
-    if (redirects <= 0) return yield* error(url, "TooManyRedirects", `redirected more than allowed, last to ${location}`)
+    if (redirects <= 0) return yield* error(url, "TooManyRedirects", `too many redirects, last to ${location}`)
     const next = yield* Either.try({
       try: () => new URL(location, parsed).href,
       catch: (cause) => error(url, "Malformed", `bad redirect location ${location}`, cause)

@@ -10,8 +10,16 @@ import { createHash } from "node:crypto"
 import * as Net from "node:net"
 import * as Bencode from "../bencode/Bencode.js"
 import * as CompactPeer from "../net/CompactPeer.js"
-import { type Address, type Connection, formatAddress, type Datagram, Network, type NetworkError, type UdpSocket } from "../net/Network.js"
-import type { Event } from "./Announce.js"
+import {
+  type Address,
+  type Connection,
+  type Datagram,
+  formatAddress,
+  Network,
+  type NetworkError,
+  type UdpSocket
+} from "../net/Network.js"
+import type { Event, ScrapeEntry } from "./Announce.js"
 import * as HttpMessage from "./HttpMessage.js"
 import * as SwarmRegistry from "./SwarmRegistry.js"
 import * as UdpMessage from "./UdpMessage.js"
@@ -68,6 +76,13 @@ interface Request {
   readonly numwant: number
 }
 
+/** What both front-ends share: the interval to tell clients and the registry behind Effects. */
+interface Core {
+  readonly interval: number
+  readonly announce: (request: Request, from: Address) => Effect.Effect<SwarmRegistry.AnnounceResult>
+  readonly scrape: (infoHash: Uint8Array) => Effect.Effect<ScrapeEntry>
+}
+
 /** Starts the tracker; fails only if a socket cannot be bound. */
 export const make = (options: Options): Effect.Effect<TrackerServer, NetworkError, Network | Scope.Scope> =>
   Effect.gen(function* () {
@@ -80,7 +95,7 @@ export const make = (options: Options): Effect.Effect<TrackerServer, NetworkErro
       peerTtlMillis: Duration.toMillis(options.peerTtl ?? Duration.seconds(2 * interval))
     })
 
-    const announce = (request: Request, from: Address) =>
+    const announce: Core["announce"] = (request, from) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const offset = yield* Random.nextIntBetween(0, 0x7fffffff)
@@ -95,16 +110,19 @@ export const make = (options: Options): Effect.Effect<TrackerServer, NetworkErro
         })
       })
 
-    const http = options.http === undefined ? undefined : yield* serveHttp(network, options.http, { ...options, interval }, announce, registry)
-    const udp = options.udp === undefined ? undefined : yield* serveUdp(network, options.udp, interval, announce, registry)
+    const scrape: Core["scrape"] = (infoHash) =>
+      Effect.map(Clock.currentTimeMillis, (now) => registry.scrape(Buffer.from(infoHash).toString("hex"), now))
+    const core: Core = { interval, announce, scrape }
+    const requestTimeout = options.requestTimeout ?? Duration.seconds(10)
+
+    const http = options.http === undefined ? undefined : yield* serveHttp(network, options.http, core, requestTimeout)
+    const udp = options.udp === undefined ? undefined : yield* serveUdp(network, options.udp, core)
     return {
       ...(http === undefined ? {} : { http: { address: http, announceUrl: `http://${formatAddress(http)}/announce` } }),
       ...(udp === undefined ? {} : { udp: { address: udp, announceUrl: `udp://${formatAddress(udp)}/announce` } }),
       size: Effect.map(Clock.currentTimeMillis, registry.size)
     }
   })
-
-type AnnounceFn = (request: Request, from: Address) => Effect.Effect<SwarmRegistry.AnnounceResult>
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -153,7 +171,12 @@ const announceReply = (
   withPeerId: boolean
 ): Uint8Array => {
   if (result._tag === "TooManyTorrents") return failure("tracker is full")
-  const head = { interval, "min interval": Math.max(1, Math.floor(interval / 2)), complete: result.complete, incomplete: result.incomplete }
+  const head = {
+    interval,
+    "min interval": Math.max(1, Math.floor(interval / 2)),
+    complete: result.complete,
+    incomplete: result.incomplete
+  }
   if (!compact) {
     const peers = result.peers.map((peer) => ({
       ip: peer.address.host,
@@ -174,16 +197,19 @@ const announceReply = (
   })
 }
 
-const scrapeReply = (registry: SwarmRegistry.SwarmRegistry, hashes: ReadonlyArray<Uint8Array>, now: number) => {
-  if (hashes.length === 0 || hashes.length > MAX_HTTP_SCRAPE) return failure(`scrape takes 1 to ${MAX_HTTP_SCRAPE} info_hash`)
-  const files = new Map<string, Bencode.Encodable>()
-  for (const hash of hashes) {
-    if (hash.length !== 20) return failure("info_hash must be 20 bytes")
-    const entry = registry.scrape(Buffer.from(hash).toString("hex"), now)
-    files.set(Buffer.from(hash).toString("latin1"), { ...entry })
-  }
-  return Bencode.encode({ files })
-}
+/** The bencoded scrape reply (BEP 48): `files` keyed by raw info-hash. */
+const scrapeReply = (core: Core, hashes: ReadonlyArray<Uint8Array>) =>
+  Effect.gen(function* () {
+    if (hashes.length === 0 || hashes.length > MAX_HTTP_SCRAPE) {
+      return failure(`scrape takes 1 to ${MAX_HTTP_SCRAPE} info_hash`)
+    }
+    const files = new Map<string, Bencode.Encodable>()
+    for (const hash of hashes) {
+      if (hash.length !== 20) return failure("info_hash must be 20 bytes")
+      files.set(Buffer.from(hash).toString("latin1"), { ...(yield* core.scrape(hash)) })
+    }
+    return Bencode.encode({ files })
+  })
 
 /** Reads one request head from a connection, bounded in size. */
 const readHead = (connection: Connection) =>
@@ -205,13 +231,8 @@ const readHead = (connection: Connection) =>
     })
   ).pipe(Effect.catchAll(() => Effect.succeed(Option.none<HttpMessage.RequestHead>())))
 
-const serveHttp = (
-  network: Network["Type"],
-  address: Address,
-  options: Options & { readonly interval: number },
-  announce: AnnounceFn,
-  registry: SwarmRegistry.SwarmRegistry
-) =>
+/** Serves `/announce` and `/scrape` (any path ending so, as passkey paths do) on `address`. */
+const serveHttp = (network: Network["Type"], address: Address, core: Core, requestTimeout: Duration.DurationInput) =>
   Effect.gen(function* () {
     const respond = (connection: Connection, status: number, reason: string, body: Uint8Array) =>
       connection.write(HttpMessage.encodeResponse(status, reason, "text/plain", body)).pipe(Effect.ignore)
@@ -219,7 +240,7 @@ const serveHttp = (
       Effect.gen(function* () {
         const head = yield* readHead(connection).pipe(
           Effect.timeoutTo({
-            duration: options.requestTimeout ?? Duration.seconds(10),
+            duration: requestTimeout,
             onSuccess: (head) => head,
             onTimeout: () => Option.none<HttpMessage.RequestHead>()
           })
@@ -235,14 +256,14 @@ const serveHttp = (
         if (path.endsWith("/announce")) {
           const request = parseAnnounce(params.value)
           if (Either.isLeft(request)) return yield* respond(connection, 200, "OK", failure(request.left))
-          const result = yield* announce(request.right, connection.remote)
+          const result = yield* core.announce(request.right, connection.remote)
           // Clients that do not say otherwise get the compact form, as most trackers do.
           const compact = params.value.has("compact") ? flag("compact") : true
-          return yield* respond(connection, 200, "OK", announceReply(result, options.interval, compact, !flag("no_peer_id")))
+          const reply = announceReply(result, core.interval, compact, !flag("no_peer_id"))
+          return yield* respond(connection, 200, "OK", reply)
         }
         if (path.endsWith("/scrape")) {
-          const now = yield* Clock.currentTimeMillis
-          return yield* respond(connection, 200, "OK", scrapeReply(registry, params.value.get("info_hash") ?? [], now))
+          return yield* respond(connection, 200, "OK", yield* scrapeReply(core, params.value.get("info_hash") ?? []))
         }
         return yield* respond(connection, 404, "Not Found", new Uint8Array(0))
       })
@@ -261,13 +282,8 @@ const connectionIdFor = (secret: Uint8Array, from: Address, minute: number): big
   return digest.readBigUInt64BE(0)
 }
 
-const serveUdp = (
-  network: Network["Type"],
-  address: Address,
-  interval: number,
-  announce: AnnounceFn,
-  registry: SwarmRegistry.SwarmRegistry
-) =>
+/** Serves BEP 15 on `address`, one datagram at a time. */
+const serveUdp = (network: Network["Type"], address: Address, core: Core) =>
   Effect.gen(function* () {
     const socket = yield* network.udp(address)
     const secret = new Uint8Array(16)
@@ -292,7 +308,8 @@ const serveUdp = (
         }
         const message = request.right
         if (message._tag === "Connect") {
-          return yield* reply({ _tag: "Connect", transactionId: message.transactionId, connectionId: connectionIdFor(secret, from, minute) })
+          const connectionId = connectionIdFor(secret, from, minute)
+          return yield* reply({ _tag: "Connect", transactionId: message.transactionId, connectionId })
         }
         if (
           message.connectionId !== connectionIdFor(secret, from, minute) &&
@@ -301,25 +318,26 @@ const serveUdp = (
           return yield* reply({ _tag: "Error", transactionId: message.transactionId, message: "unknown connection id" })
         }
         if (message._tag === "Scrape") {
-          const now = yield* Clock.currentTimeMillis
-          return yield* reply({
-            _tag: "Scrape",
-            transactionId: message.transactionId,
-            entries: message.infoHashes.map((hash) => {
-              const entry = registry.scrape(Buffer.from(hash).toString("hex"), now)
-              return { seeders: entry.complete, completed: entry.downloaded, leechers: entry.incomplete }
-            })
-          })
+          const entries = yield* Effect.forEach(message.infoHashes, (hash) =>
+            Effect.map(core.scrape(hash), (entry) => ({
+              seeders: entry.complete,
+              completed: entry.downloaded,
+              leechers: entry.incomplete
+            }))
+          )
+          return yield* reply({ _tag: "Scrape", transactionId: message.transactionId, entries })
         }
-        if (message.port === 0) return yield* reply({ _tag: "Error", transactionId: message.transactionId, message: "invalid port" })
-        const result = yield* announce(message, from)
+        if (message.port === 0) {
+          return yield* reply({ _tag: "Error", transactionId: message.transactionId, message: "invalid port" })
+        }
+        const result = yield* core.announce(message, from)
         if (result._tag === "TooManyTorrents") {
           return yield* reply({ _tag: "Error", transactionId: message.transactionId, message: "tracker is full" })
         }
         return yield* reply({
           _tag: "Announce",
           transactionId: message.transactionId,
-          interval,
+          interval: core.interval,
           leechers: result.incomplete,
           seeders: result.complete,
           // A UDP reply carries peers of the requester's family only.
@@ -331,5 +349,8 @@ const serveUdp = (
     return socket.address
   })
 
+// A reply that cannot be sent is the client's loss, never the server's failure.
 const sendTo = (socket: UdpSocket, bytes: Uint8Array, to: Address) =>
-  socket.send(bytes, to).pipe(Effect.catchAll((cause) => Effect.logDebug(`udp tracker: reply to ${formatAddress(to)} failed: ${cause.reason}`)))
+  socket.send(bytes, to).pipe(
+    Effect.catchAll((cause) => Effect.logDebug(`udp tracker: reply to ${formatAddress(to)} failed: ${cause.reason}`))
+  )

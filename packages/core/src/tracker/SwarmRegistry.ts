@@ -36,7 +36,12 @@ export interface Announce {
 
 /** The reply to an announce, or why it was refused. */
 export type AnnounceResult =
-  | { readonly _tag: "Peers"; readonly peers: ReadonlyArray<Peer>; readonly complete: number; readonly incomplete: number }
+  | {
+      readonly _tag: "Peers"
+      readonly peers: ReadonlyArray<Peer>
+      readonly complete: number
+      readonly incomplete: number
+    }
   | { readonly _tag: "TooManyTorrents" }
 
 interface Entry extends Peer {

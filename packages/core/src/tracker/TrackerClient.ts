@@ -39,7 +39,7 @@ export const layer = (options?: Options): Layer.Layer<TrackerClient, never, Netw
       const network = yield* Network
       const udp = yield* UdpTracker.make(options?.udp)
       const unsupported = (url: string) =>
-        Effect.fail(new TrackerError({ url, reason: "UnsupportedScheme", message: `unsupported tracker scheme in ${url}` }))
+        Effect.fail(new TrackerError({ url, reason: "UnsupportedScheme", message: `unsupported tracker URL ${url}` }))
       return {
         announce: (url, request) => {
           switch (schemeOf(url)) {

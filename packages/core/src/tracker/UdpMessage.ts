@@ -55,6 +55,13 @@ export type Request =
       readonly infoHashes: ReadonlyArray<Uint8Array>
     }
 
+/** One torrent's counts in a scrape response, in BEP 15's order and names. */
+export interface ScrapeCounts {
+  readonly seeders: number
+  readonly completed: number
+  readonly leechers: number
+}
+
 /** A server's response. `peers` are IPv4 or IPv6 by the family the exchange runs over. */
 export type Response =
   | { readonly _tag: "Connect"; readonly transactionId: number; readonly connectionId: bigint }
@@ -69,11 +76,12 @@ export type Response =
   | {
       readonly _tag: "Scrape"
       readonly transactionId: number
-      readonly entries: ReadonlyArray<{ readonly seeders: number; readonly completed: number; readonly leechers: number }>
+      readonly entries: ReadonlyArray<ScrapeCounts>
     }
   | { readonly _tag: "Error"; readonly transactionId: number; readonly message: string }
 
-const fail = (reason: UdpMessageError["reason"], message: string) => Either.left(new UdpMessageError({ reason, message }))
+const fail = (reason: UdpMessageError["reason"], message: string) =>
+  Either.left(new UdpMessageError({ reason, message }))
 
 const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
 
@@ -247,9 +255,13 @@ export const decodeResponse = (bytes: Uint8Array, ipv6: boolean): Either.Either<
     }
     case Action.scrape: {
       if ((bytes.length - 8) % 12 !== 0) return fail("Length", `scrape response of ${bytes.length} bytes`)
-      const entries = []
+      const entries: Array<ScrapeCounts> = []
       for (let at = 8; at < bytes.length; at += 12) {
-        entries.push({ seeders: data.getUint32(at), completed: data.getUint32(at + 4), leechers: data.getUint32(at + 8) })
+        entries.push({
+          seeders: data.getUint32(at),
+          completed: data.getUint32(at + 4),
+          leechers: data.getUint32(at + 8)
+        })
       }
       return Either.right({ _tag: "Scrape", transactionId, entries })
     }

@@ -60,7 +60,9 @@ const trackerAddress = (url: string): Either.Either<Address, TrackerError> =>
   Either.flatMap(
     Either.try({ try: () => new URL(url), catch: (cause) => error(url, "InvalidUrl", `not a URL: ${url}`, cause) }),
     (parsed) => {
-      if (parsed.protocol !== "udp:") return Either.left(error(url, "UnsupportedScheme", `${parsed.protocol} is not udp:`))
+      if (parsed.protocol !== "udp:") {
+        return Either.left(error(url, "UnsupportedScheme", `${parsed.protocol} is not udp:`))
+      }
       if (parsed.port === "" || parsed.hostname === "") return Either.left(error(url, "InvalidUrl", "no host or port"))
       const host = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname
       return Either.right({ host, port: Number(parsed.port) })
@@ -219,7 +221,9 @@ export const make = (options?: Options): Effect.Effect<UdpTracker> =>
             numwant: request.numwant,
             port: request.port
           }))
-          if (response._tag !== "Announce") return yield* error(url, "Malformed", `${response._tag} reply to an announce`)
+          if (response._tag !== "Announce") {
+            return yield* error(url, "Malformed", `${response._tag} reply to an announce`)
+          }
           return {
             interval: response.interval,
             peers: response.peers.length > MAX_PEERS ? response.peers.slice(0, MAX_PEERS) : response.peers,
