@@ -49,7 +49,11 @@ export interface Options {
 
 /** The shared state of one simulated network. */
 export interface Switchboard {
-  /** The `Network` as seen from `host`: its binds default to that host, its connections come from it. */
+  /**
+   * The `Network` as seen from `host`: binding the wildcard (`0.0.0.0`, `::`) binds `host`, and its
+   * connections and datagrams come from `host`. Hosts are plain names: any string, loopback included,
+   * is one shared host of this switchboard.
+   */
   readonly network: (host: string) => NetworkView
   /**
    * Sets the link settings for traffic matching `match`, replacing an earlier rule with the
@@ -179,10 +183,10 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
             if (error !== undefined) return Effect.fail(error)
             if (bytes.length === 0) return Effect.void
             const settings = link(outgoing.from, outgoing.to)
-            const allowed =
-              settings.cutAfterBytes === undefined ? bytes.length : Math.max(0, settings.cutAfterBytes - outgoing.sent)
-            const cut = allowed <= bytes.length && settings.cutAfterBytes !== undefined
-            const passed = bytes.slice(0, Math.min(allowed, bytes.length))
+            const limit = settings.cutAfterBytes
+            const cut = limit !== undefined && outgoing.sent + bytes.length >= limit
+            // A copy, so the caller may reuse its buffer and `corrupt` may change it in place.
+            const passed = cut ? bytes.slice(0, Math.max(0, limit - outgoing.sent)) : bytes.slice()
             if (passed.length > 0) {
               const payload = settings.corrupt === undefined ? passed : settings.corrupt(passed)
               const serialization = settings.bandwidth === undefined ? 0 : (payload.length * 1000) / settings.bandwidth

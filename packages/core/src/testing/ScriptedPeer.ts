@@ -193,7 +193,7 @@ export const handshake = (options: {
   readonly fast?: boolean
 }): Step => script(sendHandshake(Handshake.make(options)), expectHandshake({ infoHash: options.infoHash }))
 
-const describe = (message: Message.Message): string =>
+const show = (message: Message.Message): string =>
   message._tag === "Request" || message._tag === "Cancel" || message._tag === "Reject"
     ? `${message._tag}(${message.index}, ${message.begin}, ${message.length})`
     : message._tag === "Piece"
@@ -227,7 +227,7 @@ export const expect = (
       ? Effect.void
       : options?.skip === true
       ? loop
-      : Effect.fail(new ScriptError({ reason: "Unexpected", message: `expected ${name}, got ${describe(message)}` })))
+      : Effect.fail(new ScriptError({ reason: "Unexpected", message: `expected ${name}, got ${show(message)}` })))
   return withTimeout(options?.timeout, name)(loop)
 }
 

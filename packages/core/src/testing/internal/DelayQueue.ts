@@ -90,19 +90,21 @@ export class DelayQueue<A, E> {
    */
   readonly take: Effect.Effect<A, Option.Option<E>> = Effect.suspend(() => {
     const woken = this.wake
+    const retryAt = (due: number, now: number) =>
+      Effect.zipRight(Effect.raceFirst(Effect.sleep(due - now), Deferred.await(woken)), this.take)
     return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<A, Option.Option<E>> => {
       if (this.discarded) return Effect.fail(Option.none())
       const head = this.entries[0]
-      const due = head?.at ?? this.end?.at
-      if (due === undefined) return Effect.zipRight(Deferred.await(woken), this.take)
-      if (due > now) {
-        return Effect.zipRight(Effect.raceFirst(Effect.sleep(due - now), Deferred.await(woken)), this.take)
+      if (head !== undefined) {
+        if (head.at > now) return retryAt(head.at, now)
+        this.entries.shift()
+        this.size -= head.size
+        this.notify()
+        return Effect.succeed(head.value)
       }
-      if (head === undefined) return Effect.fail(this.end!.error)
-      this.entries.shift()
-      this.size -= head.size
-      this.notify()
-      return Effect.succeed(head.value)
+      const end = this.end
+      if (end === undefined) return Effect.zipRight(Deferred.await(woken), this.take)
+      return end.at > now ? retryAt(end.at, now) : Effect.fail(end.error)
     })
   })
 }
