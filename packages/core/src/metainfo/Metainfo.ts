@@ -130,7 +130,7 @@ const bencodeError = (cause: Bencode.BencodeError): MetainfoError =>
 
 const sha1 = (bytes: Uint8Array): InfoHash => unsafeFromBytes(Uint8Array.from(createHash("sha1").update(bytes).digest()))
 
-// A UTF-8 variant (`name.utf-8`, `path.utf-8`) wins when present and well-typed, as in libtorrent.
+// A UTF-8 variant (`name.utf-8`, `path.utf-8`) wins when present, as in libtorrent.
 const preferUtf8 = (dictionary: Bencode.Dictionary, key: string): string =>
   dictionary.has(`${key}.utf-8`) ? `${key}.utf-8` : key
 
@@ -163,6 +163,10 @@ const trimComponent = (component: string): string => {
 
 /** Makes one validated path component safe to create on the local filesystem. */
 export const sanitizeComponent = (component: string, windowsPaths: boolean): string => {
+  // Fast path for the usual name: no control characters and short enough whatever its encoding.
+  if (!windowsPaths && component.length <= MAX_COMPONENT_BYTES / 3 && !/[\u0000-\u001f\u007f]/.test(component)) {
+    return component
+  }
   let safe = component.replace(/[\u0000-\u001f\u007f]/g, "_")
   if (windowsPaths) {
     safe = safe.replace(/[<>:"|?*]/g, "_").replace(/[. ]$/, "_")
@@ -202,6 +206,33 @@ interface RawFile {
 const parseLength = (value: number, field: string): Either.Either<number, MetainfoError> =>
   value >= 0 ? Either.right(value) : Either.left(error("FileLength", `negative length in ${field}`, field))
 
+const missingOrWrong = (value: Bencode.Value | undefined, field: string, expected: string): MetainfoError =>
+  value === undefined
+    ? error("MissingField", `missing field "${field}"`, field)
+    : error("WrongType", `field "${field}" is not ${expected}`, field)
+
+// Plain checks rather than Either combinators: this runs once per file, up to maxFiles times.
+const parseFile = (entry: Bencode.Value, index: number): RawFile | MetainfoError => {
+  const where = `info.files[${index}]`
+  if (!Bencode.isDictionary(entry)) return error("WrongType", `${where} is not a dictionary`, where)
+  const length = entry.get("length")
+  if (typeof length !== "number") return missingOrWrong(length, `${where}.length`, "an integer")
+  if (length < 0) return error("FileLength", `negative length in ${where}.length`, `${where}.length`)
+  const pathField = `${where}.${preferUtf8(entry, "path")}`
+  const path = entry.get(preferUtf8(entry, "path"))
+  if (path === undefined || !Bencode.isList(path)) return missingOrWrong(path, pathField, "a list")
+  if (path.length === 0) return error("PathComponent", `empty ${pathField}`, pathField)
+  if (path.length > MAX_PATH_DEPTH) return error("PathTooDeep", `${pathField} deeper than ${MAX_PATH_DEPTH}`, pathField)
+  const components: Array<string> = []
+  for (const component of path) {
+    if (!Bencode.isBytes(component)) return error("WrongType", `${pathField} has a non-string component`, pathField)
+    components.push(Bencode.text(component))
+  }
+  const attr = entry.get("attr")
+  if (attr !== undefined && !Bencode.isBytes(attr)) return error("WrongType", `${where}.attr is not a string`, `${where}.attr`)
+  return { components, length, padding: attr !== undefined && attr.includes(0x70) }
+}
+
 const parseFileList = (
   list: ReadonlyArray<Bencode.Value>,
   maxFiles: number
@@ -212,32 +243,9 @@ const parseFileList = (
   }
   const files: Array<RawFile> = []
   for (let index = 0; index < list.length; index++) {
-    const prefix = `info.files[${index}].`
-    const entry = list[index]!
-    if (!Bencode.isDictionary(entry)) {
-      return Either.left(error("WrongType", `${prefix.slice(0, -1)} is not a dictionary`, prefix.slice(0, -1)))
-    }
-    const length = Either.flatMap(Either.mapLeft(Bencode.getInteger(entry, "length"), fieldError(prefix)), (value) =>
-      parseLength(value, `${prefix}length`)
-    )
-    if (Either.isLeft(length)) return Either.left(length.left)
-    const pathKey = preferUtf8(entry, "path")
-    const path = Either.mapLeft(Bencode.getList(entry, pathKey), fieldError(prefix))
-    if (Either.isLeft(path)) return Either.left(path.left)
-    if (path.right.length === 0) return Either.left(error("PathComponent", `empty ${prefix}${pathKey}`, prefix + pathKey))
-    if (path.right.length > MAX_PATH_DEPTH) {
-      return Either.left(error("PathTooDeep", `${prefix}${pathKey} deeper than ${MAX_PATH_DEPTH}`, prefix + pathKey))
-    }
-    const components: Array<string> = []
-    for (const component of path.right) {
-      if (!Bencode.isBytes(component)) {
-        return Either.left(error("WrongType", `${prefix}${pathKey} has a non-string component`, prefix + pathKey))
-      }
-      components.push(Bencode.text(component))
-    }
-    const attr = Either.mapLeft(Bencode.optional(entry, "attr", Bencode.getString), fieldError(prefix))
-    if (Either.isLeft(attr)) return Either.left(attr.left)
-    files.push({ components, length: length.right, padding: attr.right?.includes("p") ?? false })
+    const file = parseFile(list[index]!, index)
+    if (file instanceof MetainfoError) return Either.left(file)
+    files.push(file)
   }
   return Either.right(files)
 }
