@@ -63,7 +63,7 @@ export interface OpenedWire {
 type Outgoing = Message.Message | { readonly _tag: "Upload"; readonly request: Message.Request }
 
 const ourHandshake = (ctx: PeerContext) =>
-  Handshake.encode(Handshake.make({ infoHash: ctx.infoHash, peerId: ctx.peerId, fast: true }))
+  Handshake.encode(Handshake.make({ infoHash: ctx.infoHash, peerId: ctx.peerId, fast: true, extensionProtocol: true }))
 
 /** Reads the 68-byte handshake from a fresh connection; the pull lives in the caller's scope. */
 export const readHandshake = (

@@ -2,14 +2,16 @@
  * The public entry point: a session runs many torrents, owns our peer id and the listening
  * socket, and routes each incoming connection to the torrent its handshake names.
  */
-import { Context, Data, Effect, Either, ExecutionStrategy, Exit, Layer, Option, Ref, Scope } from "effect"
+import { Context, Data, Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Option, Ref, Scope } from "effect"
 import * as InfoHash from "../metainfo/InfoHash.js"
+import type * as Magnet from "../metainfo/Magnet.js"
 import * as Metainfo from "../metainfo/Metainfo.js"
 import type { MetainfoError } from "../metainfo/Metainfo.js"
 import { type Address, formatAddress, Network, type NetworkError } from "../net/Network.js"
 import * as PeerConnection from "../peer/PeerConnection.js"
 import * as PeerId from "../peer/PeerId.js"
 import { Storage, type StorageError } from "../storage/Storage.js"
+import * as MetadataFetcher from "../torrent/MetadataFetcher.js"
 import * as Torrent from "../torrent/Torrent.js"
 import { TrackerClient } from "../tracker/TrackerClient.js"
 import { SessionConfig } from "./SessionConfig.js"
@@ -37,6 +39,14 @@ export interface SessionService {
   /** The port incoming peers reach us on (the real one when 0 was configured). */
   readonly port: number
   readonly add: (options: AddOptions) => Effect.Effect<Torrent.Torrent, AddError>
+  /**
+   * Adds a torrent from a magnet link: fetches its metadata from peers (the link's `x.pe` peers,
+   * its trackers, `peers`) first, then starts it like `add`. Bound the wait with `metadataTimeout`.
+   */
+  readonly addMagnet: (
+    magnet: Magnet.Magnet,
+    options: Omit<AddOptions, "torrent"> & { readonly metadataTimeout?: Duration.DurationInput }
+  ) => Effect.Effect<Torrent.Torrent, AddError | MetadataFetcher.MetadataError>
   readonly get: (infoHash: InfoHash.InfoHash) => Effect.Effect<Option.Option<Torrent.Torrent>>
   readonly list: Effect.Effect<ReadonlyArray<Torrent.Torrent>>
   /** Stops a torrent (closing its peers and files, announcing `stopped`) and forgets it. Its files stay. */
@@ -117,6 +127,43 @@ export const make = (
         return torrent
       })
 
+    const addMagnet: SessionService["addMagnet"] = (magnet, options) =>
+      Effect.gen(function* () {
+        const key = InfoHash.toHex(magnet.infoHash)
+        if ((yield* Ref.get(torrents)).has(key)) {
+          return yield* new AddError({ reason: "Duplicate", message: `${magnet.name ?? key} is already added` })
+        }
+        const trackers = magnet.trackers.map((url) => [url])
+        const fetch = MetadataFetcher.fetch({
+          infoHash: magnet.infoHash,
+          peerId,
+          port,
+          trackers,
+          peers: [...magnet.peers, ...(options.peers ?? [])]
+        }).pipe(Effect.scoped, Effect.provide(context))
+        const fetched = yield* (options.metadataTimeout === undefined
+          ? fetch
+          : fetch.pipe(
+              Effect.timeoutFail({
+                duration: options.metadataTimeout,
+                onTimeout: () =>
+                  new MetadataFetcher.MetadataError({
+                    reason: "Timeout",
+                    message: `no peer sent the metadata of ${magnet.name ?? key} in ${Duration.format(options.metadataTimeout!)}`
+                  })
+              })
+            ))
+        const parsed = yield* Either.mapLeft(
+          Metainfo.parseInfo(fetched.infoBytes, magnet.infoHash),
+          (cause) => new AddError({ reason: "InvalidTorrent", message: cause.message, cause })
+        )
+        return yield* add({
+          ...options,
+          torrent: { ...parsed, trackers, urlList: magnet.webSeeds },
+          peers: fetched.peers
+        })
+      })
+
     const remove = (infoHash: InfoHash.InfoHash) =>
       Effect.gen(function* () {
         const key = InfoHash.toHex(infoHash)
@@ -134,6 +181,7 @@ export const make = (
       peerId,
       port,
       add,
+      addMagnet,
       get: (infoHash) => Effect.map(Ref.get(torrents), (map) => Option.fromNullable(map.get(InfoHash.toHex(infoHash))?.torrent)),
       list: Effect.map(Ref.get(torrents), (map) => [...map.values()].map((entry) => entry.torrent)),
       remove

@@ -4,7 +4,7 @@
  * post events to its bounded mailbox; it answers by sending messages to peers' outboxes, which
  * never block, so no cycle of waits can form.
  */
-import { Clock, Effect, Fiber, FiberMap, Option, Queue, Ref, Schedule, type Scope } from "effect"
+import { Clock, Effect, Either, Fiber, FiberMap, Option, Queue, Ref, Schedule, type Scope } from "effect"
 import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
 import { type Address, formatAddress, type Network } from "../net/Network.js"
 import * as PeerConnection from "../peer/PeerConnection.js"
@@ -16,8 +16,10 @@ import * as PiecePicker from "../picker/PiecePicker.js"
 import type { SessionConfig } from "../session/SessionConfig.js"
 import * as PieceAssembler from "../storage/PieceAssembler.js"
 import type { StorageError, TorrentStorage } from "../storage/Storage.js"
+import * as Extension from "../wire/Extension.js"
 import * as Message from "../wire/Message.js"
 import * as Choker from "./Choker.js"
+import * as PeerExtensions from "./PeerExtensions.js"
 import type { TorrentEvent } from "./TorrentEvent.js"
 
 /** Live figures of a running torrent, published every tick. */
@@ -46,6 +48,8 @@ export interface SupervisorOptions {
   readonly have: Bitfield
   readonly config: SessionConfig
   readonly mailbox: Queue.Queue<TorrentEvent>
+  /** Our listening port (0 when not listening), told to peers in the extended handshake. */
+  readonly port: number
   /** Runs once when the last piece is verified and flushed. */
   readonly onComplete: Effect.Effect<void>
   /** Receives the live figures every tick. */
@@ -73,6 +77,12 @@ interface PeerEntry {
   uploadRate: number
   lastDownloaded: number
   lastUploaded: number
+  /** BEP 10: the ids the peer wants each extension sent under. */
+  extensions: ReadonlyMap<string, number>
+  /** The port the peer accepts connections on, if known (its extended handshake's `p`). */
+  listenPort: number | undefined
+  /** The addresses we last told it about over ut_pex. */
+  pexSent: Set<string>
 }
 
 /** A peer address we may dial. */
@@ -84,11 +94,22 @@ interface Candidate {
 }
 
 const TICK_MILLIS = 1000
+const PEX_INTERVAL_TICKS = 60
+/** Peers listed in one ut_pex message at most (BEP 11 asks for no more than 50 added). */
+const PEX_MAX_ADDED = 50
 const CHOKE_ROUND_TICKS = 10
 const MAX_ALLOWED_FAST = 32
 const INITIAL_DEPTH = 32
 /** Seconds of a peer's rate we keep requested: enough to cover the round trip and then some. */
 const PIPELINE_SECONDS = 2
+
+/** The address back from its `host:port` key. */
+const parseKey = (key: string): Address | undefined => {
+  const colon = key.lastIndexOf(":")
+  const host = key.slice(0, colon).replace(/^\[|\]$/g, "")
+  const port = Number(key.slice(colon + 1))
+  return colon > 0 && port > 0 ? { host, port } : undefined
+}
 
 /** The exit reason of the supervisor: only storage failures stop a torrent. */
 export type SupervisorError = StorageError
@@ -270,9 +291,22 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         downloadRate: 0,
         uploadRate: 0,
         lastDownloaded: 0,
-        lastUploaded: 0
+        lastUploaded: 0,
+        extensions: new Map(),
+        listenPort: link.direction === "outgoing" ? link.address.port : undefined,
+        pexSent: new Set()
       }
       peers.set(link.key, entry)
+      if (link.handshake.extensionProtocol) {
+        link.send([
+          PeerExtensions.handshake({
+            metadataSize: metainfo.infoBytes.length,
+            port: options.port,
+            requestQueue: config.maxPendingUploads,
+            private: info.private
+          })
+        ])
+      }
       picker.addPeer(link.key, Bitfield.empty(info.pieceCount))
       const fast = link.handshake.fast
       if (fast && have.isComplete) link.send([Message.HaveAll])
@@ -331,8 +365,11 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           case "Piece":
             onBlock(entry, message)
             break
+          case "Extended":
+            onExtended(entry, message)
+            break
           default:
-            // Port, Suggest, Extended: not acted on yet.
+            // Port (no DHT yet) and Suggest (we pick rarest-first anyway) are not acted on.
             break
         }
       }
@@ -341,6 +378,54 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         updateInterest(entry)
       }
       fill(entry)
+    }
+
+    const onExtended = (entry: PeerEntry, message: Message.Extended) => {
+      if (message.id === Extension.HANDSHAKE_ID) {
+        Either.map(Extension.decodeHandshake(message.payload), (handshake) => {
+          entry.extensions = handshake.extensions
+          if (handshake.port !== undefined) entry.listenPort = handshake.port
+        })
+      } else if (message.id === PeerExtensions.OUR_IDS.ut_metadata) {
+        const theirId = entry.extensions.get(Extension.UT_METADATA)
+        if (theirId === undefined || theirId === 0) return
+        const reply = PeerExtensions.metadataReply(metainfo.infoBytes, message.payload, theirId)
+        if (reply !== undefined) entry.link.send([reply])
+      } else if (message.id === PeerExtensions.OUR_IDS.ut_pex && !info.private) {
+        addCandidates(PeerExtensions.pexPeers(message.payload))
+      }
+    }
+
+    /** The address a peer accepts connections on, as we tell others about it. */
+    const dialable = (entry: PeerEntry): Address | undefined =>
+      entry.listenPort === undefined ? undefined : { host: entry.link.address.host, port: entry.listenPort }
+
+    const sendPex = () => {
+      if (info.private) return
+      const current = new Map<string, Address>()
+      for (const entry of peers.values()) {
+        const address = dialable(entry)
+        if (address !== undefined && current.size < PEX_MAX_ADDED * 4) current.set(formatAddress(address), address)
+      }
+      for (const entry of peers.values()) {
+        const theirId = entry.extensions.get(Extension.UT_PEX)
+        if (theirId === undefined || theirId === 0) continue
+        const own = dialable(entry)
+        const ownKey = own === undefined ? undefined : formatAddress(own)
+        const added = [...current].filter(([key]) => key !== ownKey && !entry.pexSent.has(key)).slice(0, PEX_MAX_ADDED)
+        const dropped = [...entry.pexSent].filter((key) => !current.has(key)).slice(0, PEX_MAX_ADDED)
+        for (const [key] of added) entry.pexSent.add(key)
+        for (const key of dropped) entry.pexSent.delete(key)
+        const message = PeerExtensions.pexMessage(
+          theirId,
+          added.map(([, address]) => address),
+          dropped.flatMap((key) => {
+            const address = parseKey(key)
+            return address === undefined ? [] : [address]
+          })
+        )
+        if (message !== undefined) entry.link.send([message])
+      }
     }
 
     const onBlock = (entry: PeerEntry, message: Message.Piece) => {
@@ -460,6 +545,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       downloadRate = downloadRate * 0.6 + downTotal * 0.4
       uploadRate = uploadRate * 0.6 + upTotal * 0.4
       if (ticks % CHOKE_ROUND_TICKS === 0) chokeRound()
+      if (ticks % PEX_INTERVAL_TICKS === 0) sendPex()
       fillAll()
       yield* dialMore
       yield* publish

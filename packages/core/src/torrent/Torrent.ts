@@ -178,6 +178,7 @@ export const make = (
 
       yield* Supervisor.run({
         metainfo,
+        port: yield* options.port,
         peerId: options.peerId,
         storage,
         have: verified,
