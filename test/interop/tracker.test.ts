@@ -1,10 +1,21 @@
 /**
- * Our tracker clients against a real tracker: Debian's opentracker (whitelist mode) on
- * 127.0.0.1, announced to over HTTP and UDP by two bitfiber peers that must see each other.
+ * Our tracker clients against a real tracker (Debian's opentracker, whitelist mode) and our
+ * tracker server against real clients (libtorrent), all on 127.0.0.1, over HTTP and UDP.
  */
-import { Announce, Announcer, HttpTracker, InfoHash, NodeNetwork, PeerId, TrackerClient, UdpTracker } from "@bitfiber/core"
+import {
+  Announce,
+  Announcer,
+  HttpTracker,
+  InfoHash,
+  NodeNetwork,
+  PeerId,
+  TrackerClient,
+  TrackerServer,
+  UdpTracker
+} from "@bitfiber/core"
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Layer } from "effect"
+import { join } from "node:path"
 import * as Interop from "./support/index.js"
 
 const infoHash = InfoHash.unsafeFromBytes(Uint8Array.from({ length: 20 }, (_, i) => (i * 37 + 0x20) & 0xff))
@@ -78,4 +89,37 @@ Interop.describeInterop("tracker clients against opentracker", ["opentracker"], 
       const statuses = yield* announcer.status
       expect(statuses.map((s) => s.url).sort()).toEqual([tracker.httpUrl, tracker.udpUrl].sort())
     }).pipe(Effect.provide(TrackerClient.layer().pipe(Layer.provideMerge(NodeNetwork.layer)))), 30_000)
+})
+
+/** libtorrent seeds to a libtorrent leecher that finds it only through our tracker server. */
+const swarmThroughOurTracker = (protocol: "http" | "udp") =>
+  Effect.gen(function* () {
+    const loopback = { host: "127.0.0.1", port: 0 }
+    const server = yield* TrackerServer.make(protocol === "http" ? { http: loopback } : { udp: loopback })
+    const announceUrl = (protocol === "http" ? server.http : server.udp)!.announceUrl
+    const root = yield* Interop.tempDir("tracker-server")
+    const files = [{ path: "payload/a.bin", size: 300 * 1024 }]
+    const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "seed"), files, seed: `tracker-${protocol}` })
+    const torrentPath = yield* Interop.mktorrent({
+      path: join(seedDir, "payload"),
+      out: join(root, "payload.torrent"),
+      announce: [announceUrl],
+      pieceLength: 32 * 1024
+    })
+    yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir })
+    // The seeder's `started` must be in before the leecher asks, or the leecher waits an interval.
+    yield* Effect.gen(function* () {
+      while ((yield* server.size).peers === 0) yield* Effect.sleep("50 millis")
+    }).pipe(Effect.timeout("20 seconds"))
+    const leecher = yield* Interop.libtorrentLeecher({ torrentPath, saveDir: join(root, "leech") })
+    yield* leecher.waitFinished("40 seconds")
+    expect(yield* Interop.sha256Dir(join(root, "leech"))).toEqual(yield* Interop.sha256Dir(seedDir))
+  }).pipe(Effect.provide(NodeNetwork.layer))
+
+Interop.describeInterop("our tracker server with libtorrent", ["mktorrent", "libtorrent"], () => {
+  it.scopedLive("a libtorrent leecher finds a libtorrent seeder through our HTTP tracker", () =>
+    swarmThroughOurTracker("http"), 60_000)
+
+  it.scopedLive("a libtorrent leecher finds a libtorrent seeder through our UDP tracker", () =>
+    swarmThroughOurTracker("udp"), 60_000)
 })
