@@ -141,6 +141,8 @@ describe("Metainfo.parse", () => {
       ["a zero piece length", torrent({ ...twoFiles, "piece length": 0 }), "PieceLength"],
       ["a 1 GiB piece length", torrent({ ...twoFiles, "piece length": 2 ** 30 }), "PieceLength"],
       ["a negative file length", torrent(infoOf([{ path: ["a"], length: -5 }])), "FileLength"],
+      ["a negative single-file length", torrent({ name: "a", "piece length": 16384, pieces: new Uint8Array(), length: -1 }), "FileLength"],
+      ["neither files nor length", torrent({ name: "a", "piece length": 16384, pieces: new Uint8Array(20) }), "MissingField"],
       [
         "a total beyond 2^53",
         torrent({ ...infoOf([{ path: ["a"], length: 10 }]), files: [{ path: ["a"], length: 2 ** 52 }, { path: ["b"], length: 2 ** 52 }] }),

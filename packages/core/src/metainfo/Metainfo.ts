@@ -203,21 +203,23 @@ interface RawFile {
   readonly padding: boolean
 }
 
-const parseLength = (value: number, field: string): Either.Either<number, MetainfoError> =>
-  value >= 0 ? Either.right(value) : Either.left(error("FileLength", `negative length in ${field}`, field))
-
 const missingOrWrong = (value: Bencode.Value | undefined, field: string, expected: string): MetainfoError =>
   value === undefined
     ? error("MissingField", `missing field "${field}"`, field)
     : error("WrongType", `field "${field}" is not ${expected}`, field)
 
+const parseLength = (dictionary: Bencode.Dictionary, field: string): number | MetainfoError => {
+  const length = dictionary.get("length")
+  if (typeof length !== "number") return missingOrWrong(length, field, "an integer")
+  return length < 0 ? error("FileLength", `negative length in ${field}`, field) : length
+}
+
 // Plain checks rather than Either combinators: this runs once per file, up to maxFiles times.
 const parseFile = (entry: Bencode.Value, index: number): RawFile | MetainfoError => {
   const where = `info.files[${index}]`
   if (!Bencode.isDictionary(entry)) return error("WrongType", `${where} is not a dictionary`, where)
-  const length = entry.get("length")
-  if (typeof length !== "number") return missingOrWrong(length, `${where}.length`, "an integer")
-  if (length < 0) return error("FileLength", `negative length in ${where}.length`, `${where}.length`)
+  const length = parseLength(entry, `${where}.length`)
+  if (length instanceof MetainfoError) return length
   const pathField = `${where}.${preferUtf8(entry, "path")}`
   const path = entry.get(preferUtf8(entry, "path"))
   if (path === undefined || !Bencode.isList(path)) return missingOrWrong(path, pathField, "a list")
@@ -270,14 +272,11 @@ const buildInfo = (info: Bencode.Dictionary, options: ParseOptions | undefined):
     if (multiFile && info.has("length")) {
       return yield* Either.left(error("AmbiguousLayout", "info has both files and length", "info"))
     }
+    const singleLength = multiFile ? 0 : parseLength(info, "info.length")
+    if (singleLength instanceof MetainfoError) return yield* Either.left(singleLength)
     const rawFiles: ReadonlyArray<RawFile> = multiFile
       ? yield* parseFileList(yield* Either.mapLeft(Bencode.getList(info, "files"), field), options?.maxFiles ?? DEFAULT_MAX_FILES)
-      : [{
-        components: [],
-        length: yield* Either.flatMap(Either.mapLeft(Bencode.getInteger(info, "length"), field), (value) =>
-          parseLength(value, "info.length")),
-        padding: false
-      }]
+      : [{ components: [], length: singleLength, padding: false }]
 
     const nameError = checkComponent(name, "info.name")
     if (nameError !== undefined) return yield* Either.left(nameError)
