@@ -162,7 +162,7 @@ export class PiecePicker {
       return Either.left(
         new PiecePickerError({
           reason: "BitfieldSize",
-          message: `bitfields of ${have.size} and ${wanted?.size} pieces for ${pieceCount} pieces`
+          message: `have has ${have.size} pieces, wanted ${wanted?.size ?? pieceCount}, the torrent ${pieceCount}`
         })
       )
     }
@@ -596,5 +596,5 @@ export class PiecePicker {
 
 const dropped: BlockOutcome = { accepted: false, cancel: [] }
 
-/** A picker for a torrent's geometry, after checking that the geometry and bitfields agree (`PiecePicker.make`). */
+/** A picker for a torrent, once its geometry and bitfields agree (the same as `PiecePicker.make`). */
 export const make: (options: Options) => Either.Either<PiecePicker, PiecePickerError> = PiecePicker.make
