@@ -1,7 +1,17 @@
-import { Announce, Bencode, HttpTracker, InfoHash, NodeNetwork, PeerId, TrackerServer, UdpMessage, UdpTracker } from "@bitfiber/core"
-import { Network } from "@bitfiber/core"
+import {
+  Announce,
+  Bencode,
+  HttpTracker,
+  InfoHash,
+  Network,
+  NodeNetwork,
+  PeerId,
+  TrackerServer,
+  UdpMessage,
+  UdpTracker
+} from "@bitfiber/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Stream, TestClock } from "effect"
+import { Effect, Either, Option, Stream, TestClock } from "effect"
 
 const loopback = { host: "127.0.0.1", port: 0 }
 const infoHash = InfoHash.unsafeFromBytes(Uint8Array.from({ length: 20 }, (_, i) => (i * 13) & 0xff))
@@ -121,6 +131,24 @@ describe("TrackerServer", () => {
         expect((yield* client.announce(url, peer(7001, { event: "none" }))).peers).toEqual([])
       }).pipe(Effect.provide(NodeNetwork.layer)))
 
+    it.scoped("answers IPv6 clients with 18-byte peers", () =>
+      Effect.gen(function* () {
+        const server = yield* TrackerServer.make({ udp: { host: "::1", port: 0 } })
+        const client = yield* UdpTracker.make()
+        yield* client.announce(server.udp!.announceUrl, peer(7001))
+        const response = yield* client.announce(server.udp!.announceUrl, peer(7002))
+        expect(response.peers).toEqual([{ host: "::1", port: 7001 }])
+      }).pipe(Effect.provide(NodeNetwork.layer)))
+
+    it.scoped("bounds the peers in a reply by its numwant limit", () =>
+      Effect.gen(function* () {
+        const server = yield* TrackerServer.make({ udp: loopback, maxNumwant: 2 })
+        const client = yield* UdpTracker.make()
+        for (const port of [7001, 7002, 7003]) yield* client.announce(server.udp!.announceUrl, peer(port))
+        expect((yield* client.announce(server.udp!.announceUrl, peer(7004, { numwant: 50 }))).peers).toHaveLength(2)
+        expect((yield* client.announce(server.udp!.announceUrl, peer(7005, { numwant: 1 }))).peers).toHaveLength(1)
+      }).pipe(Effect.provide(NodeNetwork.layer)))
+
     it.scoped("refuses an announce with a connection id it did not issue", () =>
       Effect.gen(function* () {
         const server = yield* TrackerServer.make({ udp: loopback })
@@ -142,8 +170,8 @@ describe("TrackerServer", () => {
           port: 7001
         })
         yield* socket.send(forged, server.udp!.address)
-        const reply = yield* socket.datagrams.pipe(Stream.runHead)
-        const decoded = Either.getOrThrow(UdpMessage.decodeResponse(reply.pipe((o) => (o._tag === "Some" ? o.value.bytes : new Uint8Array(0))), false))
+        const reply = Option.getOrThrow(yield* socket.datagrams.pipe(Stream.runHead))
+        const decoded = Either.getOrThrow(UdpMessage.decodeResponse(reply.bytes, false))
         expect(decoded).toEqual({ _tag: "Error", transactionId: 99, message: "unknown connection id" })
         expect(yield* server.size).toEqual({ torrents: 0, peers: 0 })
       }).pipe(Effect.provide(NodeNetwork.layer)))
