@@ -17,6 +17,7 @@ export interface Progress {
 /** How far back the displayed rate looks: long enough to be steady, short enough to follow changes. */
 export const RATE_WINDOW_MS = 5_000
 const BAR_WIDTH = 24
+const QUIET_MS = 1_000
 
 /** Rate samples are kept at most this often, so a caller reporting every block costs no memory. */
 const SAMPLE_INTERVAL_MS = 100
@@ -57,9 +58,10 @@ export const make = (options: {
         while (samples.length > 1 && now - samples[0]![0] > RATE_WINDOW_MS) samples.shift()
         const [since, before] = samples[0]!
         const bytesPerSecond = now > since ? ((value - before) * 1000) / (now - since) : undefined
-        // Without a terminal, print at each new tenth so a log shows steady progress.
+        // Without a terminal, print at each new tenth so a log shows steady progress; a task
+        // done within QUIET_MS leaves only the summary.
         const reached = total === 0 ? 10 : Math.floor((value / total) * 10)
-        const force = !line.live && reached > decile
+        const force = !line.live && reached > decile && now - started >= QUIET_MS
         decile = Math.max(decile, reached)
         return line.show(render(options.label, value, total, bytesPerSecond, line.live), force)
       })
