@@ -3,9 +3,9 @@
  * only when every piece is verified, and optionally seeds afterwards. Ctrl-C stops cleanly
  * (trackers told `stopped`, files closed); running it again resumes from what is on disk.
  */
-import type { Network, Torrent } from "@bitfiber/core"
+import { InfoHash, type Network, type Session, type Torrent } from "@bitfiber/core"
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Duration, Effect, Either, Option, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Option, Schedule, Stream } from "effect"
 import { CommandError } from "../CommandError.js"
 import * as Engine from "../Engine.js"
 import * as ExitCode from "../ExitCode.js"
@@ -64,18 +64,40 @@ export const parsePeers = (values: ReadonlyArray<string>) =>
       onRight: Effect.succeed
     }))
 
-/** Loads a `.torrent` for a command that needs the whole metainfo (magnet links come with metadata exchange). */
+/** Loads a `.torrent` for a command that needs the whole metainfo up front (seeding). */
 export const loadTorrent = (input: string) =>
   Effect.flatMap(Input.load(input), (loaded) =>
     loaded._tag === "Torrent"
       ? Effect.succeed(loaded.metainfo)
       : Effect.fail(
         new CommandError({
-          problem: "downloading from a magnet link needs metadata exchange, which this version does not have yet",
-          remedy: "download the .torrent file and pass its path instead",
+          problem: "seeding needs the torrent's metadata, which a magnet link does not carry",
+          remedy: "pass the .torrent file (bitfiber download <magnet> fetches the metadata and then seeds with --seed)",
           exitCode: ExitCode.InvalidInput
         })
       ))
+
+/** Adds a loaded input to the session: a magnet link first fetches its metadata from peers, with a status line. */
+export const addInput = (
+  session: Session.SessionService,
+  loaded: Input.Input,
+  options: { readonly directory: string; readonly peers: ReadonlyArray<Network.Address> },
+  status: StatusLine.StatusLine
+) => {
+  if (loaded._tag === "Torrent") return session.add({ torrent: loaded.metainfo, ...options })
+  const { magnet } = loaded
+  const name = Format.printable(magnet.name ?? InfoHash.toHex(magnet.infoHash))
+  return Effect.gen(function*() {
+    yield* status.show(`fetching metadata of ${name} from peers...`, true)
+    const ticker = yield* Effect.forkScoped(
+      Effect.repeat(status.show(`fetching metadata of ${name} from peers...`), Schedule.spaced("1 second"))
+    )
+    const torrent = yield* session.addMagnet(magnet, options)
+    yield* Fiber.interrupt(ticker)
+    yield* status.done(`metadata: ${Format.printable(torrent.metainfo.info.name)}, ${Format.bytes(torrent.metainfo.info.totalLength)} in ${torrent.metainfo.info.files.length} files`)
+    return torrent
+  })
+}
 
 /** Fails early when a torrent has no way to find peers. */
 export const requirePeerSource = (trackers: ReadonlyArray<ReadonlyArray<string>>, peers: ReadonlyArray<Network.Address>) =>
@@ -122,7 +144,7 @@ export const summaryJson = (p: Torrent.Progress, directory: string, seconds: num
 export const command = Command.make(
   "download",
   {
-    input: Args.text({ name: "torrent" }).pipe(Args.withDescription("the .torrent file to download")),
+    input: Args.text({ name: "torrent" }).pipe(Args.withDescription("the .torrent file or magnet link to download (quote magnet links)")),
     output: Options.directory("output").pipe(
       Options.withAlias("o"),
       Options.withDescription("directory to download into (default: the current directory)"),
@@ -145,13 +167,17 @@ export const command = Command.make(
               onRight: Effect.succeed
             })
         })
-        const metainfo = yield* loadTorrent(options.input)
+        const loaded = yield* Input.load(options.input)
         const peers = yield* parsePeers(options.peers)
-        yield* requirePeerSource(metainfo.trackers, peers)
+        yield* requirePeerSource(
+          loaded._tag === "Torrent" ? loaded.metainfo.trackers : loaded.magnet.trackers.map((url) => [url]),
+          [...peers, ...(loaded._tag === "Magnet" ? loaded.magnet.peers : [])]
+        )
         const started = yield* Clock.currentTimeMillis
         const session = yield* Engine.session(sessionConfig(options), Option.isSome(options.port))
-        const torrent = yield* session.add({ torrent: metainfo, directory: options.output, peers })
         const status = yield* StatusLine.make(StatusLine.stderr())
+        const torrent = yield* addInput(session, loaded, { directory: options.output, peers }, status)
+        const metainfo = torrent.metainfo
         const watching = yield* Effect.forkScoped(Engine.watch(torrent, status, options.json))
         yield* torrent.completed
         const progress = yield* torrent.progress

@@ -16,7 +16,7 @@ import {
   SubscriptionRef
 } from "effect"
 import * as InfoHash from "../metainfo/InfoHash.js"
-import type { Metainfo } from "../metainfo/Metainfo.js"
+import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
 import type { Address, Network } from "../net/Network.js"
 import type { OpenedWire } from "../peer/PeerConnection.js"
 import type { PeerId } from "../peer/PeerId.js"
@@ -150,7 +150,15 @@ export const make = (
       }
       const verified = have
       const complete = verified.isComplete
-      yield* update(() => ({ state: complete ? ("seeding" as const) : ("downloading" as const), checkedPieces: info.pieceCount }))
+      let verifiedBytes = 0
+      for (const index of verified.indices()) verifiedBytes += pieceSize(info, index)
+      yield* update(() => ({
+        state: complete ? ("seeding" as const) : ("downloading" as const),
+        checkedPieces: info.pieceCount,
+        verifiedPieces: verified.count,
+        verifiedBytes,
+        complete
+      }))
       if (complete) yield* Deferred.succeed(completed, undefined)
 
       const mailbox = yield* Effect.acquireRelease(Queue.bounded<TorrentEvent>(MAILBOX_CAPACITY), Queue.shutdown)
