@@ -85,7 +85,10 @@ describe("Announcer", () => {
       expect(first!.url).not.toBe(second!.url)
       expect([first!.event, second!.event]).toEqual(["started", "started"])
       const statuses = yield* t.announcer.status
-      expect(statuses.find((s) => s.url === first!.url)).toMatchObject({ status: "error", lastError: "Unreachable: connection refused" })
+      expect(statuses.find((s) => s.url === first!.url)).toMatchObject({
+        status: "error",
+        lastError: "Unreachable: connection refused"
+      })
       expect(statuses.find((s) => s.url === second!.url)).toMatchObject({ status: "ok" })
 
       yield* TestClock.adjust("1800 seconds")

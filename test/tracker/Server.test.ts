@@ -72,9 +72,12 @@ describe("TrackerServer", () => {
         const target = Either.getOrThrow(HttpTracker.announceUrl(url, peer(7002))).replace(/^http:\/\/[^/]+/, "")
         const dictionary = yield* rawGet(server.http!.address, target.replace("compact=1", "compact=0"))
         const peers = (Either.getOrThrow(dictionary.body) as Bencode.Dictionary).get("peers") as ReadonlyArray<Bencode.Dictionary>
-        expect(peers.map((p) => [Bencode.text(p.get("ip") as Uint8Array), p.get("port"), (p.get("peer id") as Uint8Array)[0]])).toEqual([
-          ["127.0.0.1", 7001, 7001 & 0xff]
-        ])
+        const entry = (p: Bencode.Dictionary) => [
+          Bencode.text(p.get("ip") as Uint8Array),
+          p.get("port"),
+          (p.get("peer id") as Uint8Array)[0]
+        ]
+        expect(peers.map(entry)).toEqual([["127.0.0.1", 7001, 7001 & 0xff]])
         const scrape = yield* HttpTracker.scrape(url, [infoHash])
         expect(scrape.get(InfoHash.toHex(infoHash))).toEqual({ complete: 1, incomplete: 1, downloaded: 1 })
       }).pipe(Effect.provide(NodeNetwork.layer)))

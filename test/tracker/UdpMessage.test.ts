@@ -64,22 +64,32 @@ describe("UdpMessage", () => {
   })
 
   it("round-trips responses of both families", () => {
-    const v4 = { _tag: "Announce" as const, transactionId: 9, interval: 60, leechers: 1, seeders: 2, peers: [{ host: "10.0.0.1", port: 6881 }] }
-    expect(UdpMessage.decodeResponse(Either.getOrThrow(UdpMessage.encodeResponse(v4, false)), false)).toEqual(Either.right(v4))
+    const roundTrip = (response: UdpMessage.Response) =>
+      UdpMessage.decodeResponse(Either.getOrThrow(UdpMessage.encodeResponse(response, false)), false)
+    const v4 = {
+      _tag: "Announce" as const,
+      transactionId: 9,
+      interval: 60,
+      leechers: 1,
+      seeders: 2,
+      peers: [{ host: "10.0.0.1", port: 6881 }]
+    }
+    expect(roundTrip(v4)).toEqual(Either.right(v4))
     const v6 = { ...v4, peers: [{ host: "2001:db8::1", port: 51413 }] }
     const encoded6 = Either.getOrThrow(UdpMessage.encodeResponse(v6, true))
     expect(encoded6.length).toBe(20 + 18)
     expect(UdpMessage.decodeResponse(encoded6, true)).toEqual(Either.right(v6))
     const scrape = { _tag: "Scrape" as const, transactionId: 3, entries: [{ seeders: 1, completed: 2, leechers: 3 }] }
-    expect(UdpMessage.decodeResponse(Either.getOrThrow(UdpMessage.encodeResponse(scrape, false)), false)).toEqual(Either.right(scrape))
+    expect(roundTrip(scrape)).toEqual(Either.right(scrape))
     const error = { _tag: "Error" as const, transactionId: 4, message: "torrent not registered" }
-    expect(UdpMessage.decodeResponse(Either.getOrThrow(UdpMessage.encodeResponse(error, false)), false)).toEqual(Either.right(error))
+    expect(roundTrip(error)).toEqual(Either.right(error))
     const connect = { _tag: "Connect" as const, transactionId: 5, connectionId: 2n ** 63n + 5n }
-    expect(UdpMessage.decodeResponse(Either.getOrThrow(UdpMessage.encodeResponse(connect, false)), false)).toEqual(Either.right(connect))
+    expect(roundTrip(connect)).toEqual(Either.right(connect))
   })
 
   it("refuses to encode a peer of the other family", () => {
-    const response = { _tag: "Announce" as const, transactionId: 1, interval: 1, leechers: 0, seeders: 0, peers: [{ host: "::1", port: 1 }] }
+    const peers = [{ host: "::1", port: 1 }]
+    const response = { _tag: "Announce" as const, transactionId: 1, interval: 1, leechers: 0, seeders: 0, peers }
     expect(reason(UdpMessage.encodeResponse(response, false))).toBe("Peers")
   })
 
