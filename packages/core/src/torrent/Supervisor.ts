@@ -15,6 +15,7 @@ import { Bitfield } from "../picker/Bitfield.js"
 import * as PiecePicker from "../picker/PiecePicker.js"
 import type { SessionConfig } from "../session/SessionConfig.js"
 import * as PieceAssembler from "../storage/PieceAssembler.js"
+import * as ReadCache from "../storage/ReadCache.js"
 import type { StorageError, TorrentStorage } from "../storage/Storage.js"
 import * as Extension from "../wire/Extension.js"
 import * as Message from "../wire/Message.js"
@@ -151,7 +152,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       peerId: options.peerId,
       info,
       have,
-      readBlock: storage.read,
+      readBlock: ReadCache.make(storage, config.readCacheBytes),
       events: mailbox,
       config: {
         connectTimeout: config.connectTimeout,

@@ -1,0 +1,58 @@
+/**
+ * Whole-piece read-ahead for seeding: the first request for a block reads its whole piece, the
+ * following requests for that piece (from any peer) are served from memory. A bounded LRU, so a
+ * torrent's upload memory does not grow with its size; concurrent misses share one read.
+ */
+import { Deferred, Effect } from "effect"
+import { pieceSize } from "../metainfo/Metainfo.js"
+import type { StorageError, TorrentStorage } from "./Storage.js"
+
+/** Reads blocks through the cache. */
+export type ReadBlock = (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
+
+/** A cached block reader over `storage` holding at most `maxBytes` of pieces. */
+export const make = (storage: TorrentStorage, maxBytes: number): ReadBlock => {
+  // Map iteration order is insertion order: re-inserting on a hit keeps the LRU at the front.
+  const pieces = new Map<number, Deferred.Deferred<Uint8Array, StorageError>>()
+  let cachedBytes = 0
+
+  const evict = () => {
+    for (const [index] of pieces) {
+      if (cachedBytes <= maxBytes) break
+      pieces.delete(index)
+      cachedBytes -= pieceSize(storage.info, index)
+    }
+  }
+
+  return (index, begin, length) => {
+    const size = pieceSize(storage.info, index)
+    if (size > maxBytes / 2) return storage.read(index, begin, length)
+    const slice = (piece: Uint8Array) => piece.subarray(begin, begin + length)
+    const hit = pieces.get(index)
+    if (hit !== undefined) {
+      pieces.delete(index)
+      pieces.set(index, hit)
+      return Effect.map(Deferred.await(hit), slice)
+    }
+    return Effect.gen(function* () {
+      const loading = yield* Deferred.make<Uint8Array, StorageError>()
+      pieces.set(index, loading)
+      cachedBytes += size
+      evict()
+      const piece = yield* storage.read(index, 0, size).pipe(
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            // A failed read must not stay cached: the next request tries the disk again.
+            if (pieces.get(index) === loading) {
+              pieces.delete(index)
+              cachedBytes -= size
+            }
+          })
+        ),
+        Effect.exit
+      )
+      yield* Deferred.done(loading, piece)
+      return slice(yield* piece)
+    })
+  }
+}

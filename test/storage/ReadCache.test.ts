@@ -1,0 +1,54 @@
+import { ReadCache, type Storage } from "@bitfiber/core"
+import { TestTorrent } from "@bitfiber/core/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+
+const test = TestTorrent.make({ files: [{ path: "f.bin", length: 10 * 32 * 1024 }], pieceLength: 32 * 1024 })
+
+/** A storage over `test.content` that counts its reads. */
+const countingStorage = () => {
+  const calls = { reads: 0 }
+  const storage: Storage.TorrentStorage = {
+    info: test.metainfo.info,
+    directory: "/",
+    read: (index, begin, length) =>
+      Effect.sync(() => {
+        calls.reads++
+        const start = index * test.metainfo.info.pieceLength + begin
+        return test.content.slice(start, start + length)
+      }),
+    writePiece: () => Effect.void,
+    fileLength: () => Effect.die("unused"),
+    flush: Effect.void
+  }
+  return { storage, calls }
+}
+
+describe("ReadCache", () => {
+  it.effect("serves every block of a piece from one read of the whole piece", () =>
+    Effect.gen(function* () {
+      const { calls, storage } = countingStorage()
+      const read = ReadCache.make(storage, 1024 * 1024)
+      const blocks = yield* Effect.all([read(3, 0, 16384), read(3, 16384, 16384), read(3, 0, 16384)], {
+        concurrency: "unbounded"
+      })
+      expect(calls.reads).toBe(1)
+      const base = 3 * 32 * 1024
+      expect(Buffer.from(blocks[1]).equals(Buffer.from(test.content.subarray(base + 16384, base + 32768)))).toBe(true)
+    }))
+
+  it.effect("evicts the least recently used piece beyond its budget", () =>
+    Effect.gen(function* () {
+      const { calls, storage } = countingStorage()
+      const read = ReadCache.make(storage, 2 * 32 * 1024)
+      yield* read(0, 0, 16384)
+      yield* read(1, 0, 16384)
+      yield* read(0, 0, 16384) // 0 is now the most recent
+      yield* read(2, 0, 16384) // evicts 1
+      expect(calls.reads).toBe(3)
+      yield* read(0, 0, 16384)
+      expect(calls.reads).toBe(3)
+      yield* read(1, 0, 16384)
+      expect(calls.reads).toBe(4)
+    }))
+})
