@@ -48,7 +48,10 @@ const launch = (name: string, port: number | undefined, args: (port: number) => 
     return { port: listen, child }
   })
 
-/** An aria2c seeder: verifies the data in `dataDir` (-V), then seeds until stopped. */
+/**
+ * An aria2c seeder: verifies the data in `dataDir` (-V), then seeds until stopped. aria2 1.36
+ * treats BEP 47 pad files as real files: they must exist on disk (see `writePadFiles`).
+ */
 export const aria2Seeder = (options: Aria2Options & { readonly dataDir: string }): Effect.Effect<Aria2Client, ProcessError, Scope.Scope> =>
   Effect.gen(function*() {
     const { child, port } = yield* launch("aria2-seeder", options.port, (port) => [
@@ -56,7 +59,8 @@ export const aria2Seeder = (options: Aria2Options & { readonly dataDir: string }
       "--check-integrity=true", "--bt-seed-unverified=false", "--seed-ratio=0.0",
       options.torrentPath
     ], options.lifetime)
-    yield* child.waitForLine(/Verification finished successfully/, "90 seconds")
+    const verified = yield* child.waitForLine(/(Verification finished successfully)|Checksum error detected/, "90 seconds")
+    if (verified[1] === undefined) return yield* child.failure("Unexpected", `data in ${options.dataDir} failed verification`)
     return { port, process: child, waitFinished: () => Effect.void }
   })
 

@@ -107,9 +107,11 @@ const launch = (
       connectPeer: (peer) => child.send(`connect ${peer.host} ${peer.port}`),
       reannounce: child.send("reannounce"),
       waitFinished: (timeout = defaultFinish) =>
-        mode === "leech" && !keepSeeding
-          ? child.waitForSuccess(timeout)
-          : Effect.asVoid(child.waitForLine(/^FINISHED$|^READY /, timeout))
+        mode === "seed"
+          ? Effect.void // ready means verified and seeding
+          : keepSeeding
+          ? Effect.asVoid(child.waitForLine(/^FINISHED$/, timeout))
+          : child.waitForSuccess(timeout)
     }
   })
 

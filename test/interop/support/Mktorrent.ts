@@ -4,7 +4,8 @@ import { type ProcessError, run } from "./Process.js"
 
 /**
  * Creates `out` from the file or directory `path`. `announce` lists tiers: a string is a tier
- * of one tracker, an array a tier of several. `pieceLength` (bytes) must be a power of two.
+ * of one tracker, an array a tier of several. `pieceLength` (bytes) must be a power of
+ * two from 32 KiB to 256 MiB (mktorrent's limits; libtorrentCreate takes 16 KiB).
  */
 export const mktorrent = (options: {
   readonly path: string
@@ -17,7 +18,9 @@ export const mktorrent = (options: {
 }): Effect.Effect<string, ProcessError> =>
   Effect.suspend(() => {
     const log2 = Math.log2(options.pieceLength ?? 262144)
-    if (!Number.isInteger(log2)) return Effect.dieMessage(`mktorrent: piece length ${options.pieceLength} is not a power of two`)
+    if (!Number.isInteger(log2) || log2 < 15 || log2 > 28) {
+      return Effect.dieMessage(`mktorrent: piece length ${options.pieceLength} is not a power of two from 32 KiB to 256 MiB`)
+    }
     const args = [
       ...(options.announce ?? []).flatMap((tier) => ["-a", typeof tier === "string" ? tier : tier.join(",")]),
       ...(options.webSeeds ?? []).flatMap((url) => ["-w", url]),

@@ -7,13 +7,15 @@ import { canConnect } from "./Ports.js"
 
 /** Why a child process did not do what a test waited for; the message carries its last log lines. */
 export class ProcessError extends Data.TaggedError("ProcessError")<{
-  readonly reason: "Spawn" | "Exited" | "Timeout" | "ExitCode"
-  readonly name: string
+  /** Unexpected: the program reported a state the test cannot go on from (e.g. a seeder's data failed verification). */
+  readonly reason: "Spawn" | "Exited" | "Timeout" | "ExitCode" | "Unexpected"
+  /** The program's short name, e.g. "libtorrent-seeder". */
+  readonly process: string
   readonly detail: string
   readonly log: string
 }> {
   override get message(): string {
-    return `${this.name}: ${this.detail} (${this.reason})\n--- last lines of ${this.name} ---\n${this.log}`
+    return `${this.process}: ${this.detail} (${this.reason})\n--- last lines of ${this.process} ---\n${this.log}`
   }
 }
 
@@ -24,8 +26,8 @@ export interface Child {
   readonly pid: number
   /** Exit code once exited (128 + signal number when killed), `undefined` while running. */
   readonly exitCode: () => number | undefined
-  /** The captured stdout and stderr lines (first and most recent ones, if it talked a lot). */
-  readonly log: () => string
+  /** The captured stdout and stderr lines (the first and most recent ones if it talked a lot, or only the last `lines`). */
+  readonly log: (lines?: number) => string
   /** Waits for a line matching `pattern`, including lines printed before the call. */
   readonly waitForLine: (pattern: RegExp, timeout?: Duration.DurationInput) => Effect.Effect<RegExpMatchArray, ProcessError>
   /** Waits until 127.0.0.1:`port` accepts TCP connections; fails early if the process exits. */
@@ -38,6 +40,8 @@ export interface Child {
   readonly send: (line: string) => Effect.Effect<void>
   /** Sends a signal to the program itself (not to its lifetime wrapper). */
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** An error about this program, carrying its last log lines. */
+  readonly failure: (reason: ProcessError["reason"], detail: string) => ProcessError
   /** SIGTERM to the whole process group, SIGKILL after 3 s; also done by the Scope's release. */
   readonly stop: Effect.Effect<void>
 }
@@ -94,7 +98,7 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Child, ProcessError,
     Effect.acquireRelease(Effect.suspend(() => start(options)), (child, exit) =>
       Effect.suspend(() => {
         if (Exit.isFailure(exit)) {
-          console.error(`--- log of ${child.name} (pid ${child.pid}, exit ${child.exitCode() ?? "running"}) ---\n${child.log()}`)
+          console.error(`--- log of ${child.name} (pid ${child.pid}, exit ${child.exitCode() ?? "running"}) ---\n${child.log(200)}`)
         }
         return child.stop
       })
@@ -118,7 +122,8 @@ const start = (options: SpawnOptions): Effect.Effect<Child, ProcessError> => {
   })
   const pid = proc.pid
   if (pid === undefined) {
-    return Effect.fail(new ProcessError({ reason: "Spawn", name: options.name, detail: `could not start ${options.command}`, log: "" }))
+    proc.on("error", () => {}) // reported below, not as an uncaught 'error' event
+    return Effect.fail(new ProcessError({ reason: "Spawn", process: options.name, detail: `could not start ${options.command}`, log: "" }))
   }
   installExitHook()
   liveGroups.add(pid)
@@ -187,11 +192,12 @@ const start = (options: SpawnOptions): Effect.Effect<Child, ProcessError> => {
     markClosed()
   })
 
-  const log = () =>
-    [...head, ...(omitted > 0 ? [`[… ${omitted} lines omitted …]`] : []), ...tail].join("\n")
-  const lastLines = () => [...head, ...tail].slice(-60).join("\n")
+  const log = (lines?: number) => {
+    const all = [...head, ...(omitted > 0 ? [`[… ${omitted} lines omitted …]`] : []), ...tail]
+    return (lines === undefined ? all : all.slice(-lines)).join("\n")
+  }
   const error = (reason: ProcessError["reason"], detail: string) =>
-    new ProcessError({ reason, name: options.name, detail, log: lastLines() })
+    new ProcessError({ reason, process: options.name, detail, log: log(60) })
 
   /** Resumes when `check` returns a value, or fails when the program has closed. */
   const until = <A>(what: string, check: () => A | undefined, timeout: Duration.DurationInput) =>
@@ -277,6 +283,7 @@ const start = (options: SpawnOptions): Effect.Effect<Child, ProcessError> => {
         const programPid = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0])
         if (programPid > 0) process.kill(programPid, signal)
       }).pipe(Effect.catchAllDefect(() => Effect.void)),
+    failure: error,
     stop
   }
   return Effect.succeed(child)
@@ -296,12 +303,11 @@ export const run = (
       killSignal: "SIGKILL",
       maxBuffer: 64 * 1024 * 1024
     }, (cause, stdout, stderr) => {
-      if (cause === null) resume(Effect.succeed({ stdout, stderr }))
-      else {
-        const log = `${stdout}${stderr}`.split(/\r\n|\r|\n/).slice(-60).join("\n")
-        const detail = `${command} ${args.join(" ")} failed: ${cause.message.split("\n")[0]}`
-        resume(Effect.fail(new ProcessError({ reason: "ExitCode", name, detail, log })))
-      }
+      if (cause === null) return resume(Effect.succeed({ stdout, stderr }))
+      const log = `${stdout}${stderr}`.split(/\r\n|\r|\n/).slice(-60).join("\n")
+      const how = cause.killed ? "was killed (timeout)" : `exited with code ${cause.code}`
+      const detail = `\`${[command, ...args].join(" ")}\` ${how}`
+      resume(Effect.fail(new ProcessError({ reason: cause.killed ? "Timeout" : "ExitCode", process: name, detail, log })))
     })
     return Effect.sync(() => proc.kill("SIGKILL"))
   })

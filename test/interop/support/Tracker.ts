@@ -65,7 +65,7 @@ export const opentracker = (options: { readonly infoHashes?: ReadonlyArray<strin
           Effect.timeoutFail({
             duration: "5 seconds",
             onTimeout: () =>
-              new ProcessError({ reason: "Timeout", name: child.name, detail: `info-hash ${hash} not served after reload`, log: child.log() })
+              new ProcessError({ reason: "Timeout", process: child.name, detail: `info-hash ${hash} not served after reload`, log: child.log() })
           })
         )
       )

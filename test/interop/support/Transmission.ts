@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { Duration, Effect, type Scope } from "effect"
 import { tempDir } from "./Payload.js"
 import { freePort } from "./Ports.js"
-import { type Child, live, ProcessError, spawn } from "./Process.js"
+import { type Child, live, type ProcessError, spawn } from "./Process.js"
 
 /** A running transmission-cli. */
 export interface TransmissionClient {
@@ -53,7 +53,7 @@ const settings = (port: number) => ({
   "message-level": 3
 })
 
-const launch = (name: string, options: TransmissionOptions, dir: string, ready: RegExp) =>
+const launch = (name: string, options: TransmissionOptions, dir: string) =>
   Effect.gen(function*() {
     const port = options.port ?? (yield* freePort)
     const config = yield* tempDir("transmission")
@@ -67,7 +67,7 @@ const launch = (name: string, options: TransmissionOptions, dir: string, ready: 
       name: `${name}:${port}`,
       command: "transmission-cli",
       args: ["-g", config, "-w", dir, "-p", String(port), "-M", "-f", script, options.torrentPath],
-      ready,
+      ready: /Verification is done/,
       readyTimeout: "90 seconds",
       ...(options.lifetime === undefined ? {} : { lifetime: options.lifetime })
     })
@@ -76,7 +76,7 @@ const launch = (name: string, options: TransmissionOptions, dir: string, ready: 
         Effect.gen(function*() {
           while (!existsSync(marker)) {
             if (child.exitCode() !== undefined) {
-              return yield* new ProcessError({ reason: "Exited", name: child.name, detail: "exited before finishing", log: child.log() })
+              return yield* child.failure("Exited", "exited before finishing")
             }
             yield* Effect.sleep("200 millis")
           }
@@ -85,7 +85,7 @@ const launch = (name: string, options: TransmissionOptions, dir: string, ready: 
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () =>
-              new ProcessError({ reason: "Timeout", name: child.name, detail: `not finished within ${Duration.format(Duration.decode(timeout))}`, log: child.log() })
+              child.failure("Timeout", `not finished within ${Duration.format(Duration.decode(timeout))}`)
           })
         )
       )
@@ -97,8 +97,17 @@ const launch = (name: string, options: TransmissionOptions, dir: string, ready: 
  * 127.0.0.1:`port` (for a libtorrent seeder: `connectPeer` or `peers`).
  */
 export const transmissionLeecher = (options: TransmissionOptions & { readonly dir: string }): Effect.Effect<TransmissionClient, ProcessError, Scope.Scope> =>
-  launch("transmission-leecher", options, options.dir, /Verification is done/)
+  launch("transmission-leecher", options, options.dir)
 
-/** A transmission-cli seeder of the data in `dataDir`, ready once it has verified it. */
+/**
+ * A transmission-cli seeder of the data in `dataDir`, ready once it has verified it all. It
+ * predates BEP 47: a torrent's pad files must exist on disk (see `writePadFiles`).
+ */
 export const transmissionSeeder = (options: TransmissionOptions & { readonly dataDir: string }): Effect.Effect<TransmissionClient, ProcessError, Scope.Scope> =>
-  launch("transmission-seeder", options, options.dataDir, /^Seeding, /)
+  Effect.gen(function*() {
+    const client = yield* launch("transmission-seeder", options, options.dataDir)
+    // After verifying, its status line says "Seeding, ..." or, with data missing, "Progress: ...".
+    const status = yield* client.process.waitForLine(/^(Seeding), |^(Progress): /, "30 seconds")
+    if (status[1] === undefined) return yield* client.process.failure("Unexpected", `data in ${options.dataDir} is incomplete: ${status.input}`)
+    return client
+  })
