@@ -1,7 +1,7 @@
 import { Create, Metainfo } from "@bitfiber/core"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -20,16 +20,8 @@ const scratch = (files: Readonly<Record<string, Uint8Array>>) =>
     (root) => Effect.promise(() => rm(root, { recursive: true, force: true }))
   )
 
-/** Deterministic non-repeating bytes, so a misplaced block changes a piece hash. */
-const data = (length: number, seed: number) => {
-  const bytes = new Uint8Array(length)
-  let x = seed * 2654435761 + 1
-  for (let i = 0; i < length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0
-    bytes[i] = x >>> 24
-  }
-  return bytes
-}
+/** Random bytes, so a misplaced block changes a piece hash. */
+const data = (length: number) => new Uint8Array(randomBytes(length))
 
 /** Piece hashes computed independently: concatenate everything, then SHA-1 each piece. */
 const expectedPieces = (contents: ReadonlyArray<Uint8Array>, pieceLength: number) => {
@@ -47,7 +39,7 @@ const reasonOf = <A>(effect: Effect.Effect<A, Create.CreateError>) =>
 describe("Create.make", () => {
   it.scoped("makes a single-file torrent whose last piece is shorter", () =>
     Effect.gen(function*() {
-      const content = data(100_000, 1)
+      const content = data(100_000)
       const root = yield* scratch({ "movie.bin": content })
       const result = yield* Create.make({ path: join(root, "movie.bin"), pieceLength: 32768, trackers: [["http://t/announce"]] })
       const { info } = result.metainfo
@@ -63,12 +55,12 @@ describe("Create.make", () => {
   it.scoped("makes a directory torrent in path byte order, with nested dirs, hidden and zero-length files", () =>
     Effect.gen(function*() {
       const files = {
-        "b.bin": data(40_000, 2),
-        "a/z.bin": data(20_000, 3),
+        "b.bin": data(40_000),
+        "a/z.bin": data(20_000),
         "a/empty": new Uint8Array(),
-        "a/deep/x.bin": data(16_384, 4),
-        ".hidden": data(10, 5),
-        "B.bin": data(7, 6)
+        "a/deep/x.bin": data(16_384),
+        ".hidden": data(10),
+        "B.bin": data(7)
       }
       const root = yield* scratch(files)
       const result = yield* Create.make({ path: root, pieceLength: 16384, creationDate: null })
@@ -84,7 +76,7 @@ describe("Create.make", () => {
 
   it.scoped("parses back to exactly its metainfo, with every option written", () =>
     Effect.gen(function*() {
-      const root = yield* scratch({ "d/x": data(50_000, 7), "d/y": data(3, 8) })
+      const root = yield* scratch({ "d/x": data(50_000), "d/y": data(3) })
       const result = yield* Create.make({
         path: join(root, "d"),
         trackers: [["http://a/announce", "http://b/announce"], ["udp://c:80"], ["http://a/announce"]],
@@ -116,14 +108,17 @@ describe("Create.make", () => {
     }
   })
 
-  it.scoped("reports progress up to the total", () =>
+  it.scoped("hashes 70 MiB across files on worker threads, reporting progress up to the total", () =>
     Effect.gen(function*() {
-      const root = yield* scratch({ "a": data(3 * 1024 * 1024 + 5, 9), "b": data(10, 10) })
+      const contents = [data(40 * 1024 * 1024 + 5), data(10), data(30 * 1024 * 1024)]
+      const root = yield* scratch({ "a": contents[0]!, "b": contents[1]!, "c": contents[2]! })
+      const total = contents.reduce((sum, content) => sum + content.length, 0)
       const seen: Array<Create.Progress> = []
-      yield* Create.make({ path: root }, (progress) => Effect.sync(() => seen.push(progress)))
-      expect(seen.length).toBeGreaterThan(1)
-      expect(seen.at(-1)).toEqual({ hashedBytes: 3 * 1024 * 1024 + 15, totalBytes: 3 * 1024 * 1024 + 15 })
-      expect(seen.every((p, i) => i === 0 || p.hashedBytes >= seen[i - 1]!.hashedBytes)).toBe(true)
+      const result = yield* Create.make({ path: root, pieceLength: 65536 }, (progress) => Effect.sync(() => seen.push(progress)))
+      expect(result.metainfo.info.pieces).toEqual(expectedPieces(contents, 65536))
+      expect(seen.length).toBeGreaterThan(2)
+      expect(seen.at(-1)).toEqual({ hashedBytes: total, totalBytes: total })
+      expect(seen.every((p, i) => i === 0 || p.hashedBytes > seen[i - 1]!.hashedBytes)).toBe(true)
     }))
 
   describe("typed errors", () => {
@@ -143,7 +138,7 @@ describe("Create.make", () => {
 
     it.scoped("a piece length that is not a power of two of at least 16 KiB: InvalidOption", () =>
       Effect.gen(function*() {
-        const root = yield* scratch({ "a": data(10, 1) })
+        const root = yield* scratch({ "a": data(10) })
         for (const pieceLength of [8192, 20000, 0, 2 ** 30]) {
           expect(yield* reasonOf(Create.make({ path: root, pieceLength }))).toBe("InvalidOption")
         }
@@ -151,14 +146,14 @@ describe("Create.make", () => {
 
     it.scoped("a symlink back to an enclosing directory: SymlinkLoop", () =>
       Effect.gen(function*() {
-        const root = yield* scratch({ "d/a": data(10, 1) })
+        const root = yield* scratch({ "d/a": data(10) })
         yield* Effect.promise(() => symlink(join(root, "d"), join(root, "d", "loop")))
         expect(yield* reasonOf(Create.make({ path: join(root, "d") }))).toBe("SymlinkLoop")
       }))
 
     it.scoped("a followed symlink to a file is included", () =>
       Effect.gen(function*() {
-        const root = yield* scratch({ "d/a": data(10, 1), "elsewhere": data(20, 2) })
+        const root = yield* scratch({ "d/a": data(10), "elsewhere": data(20) })
         yield* Effect.promise(() => symlink(join(root, "elsewhere"), join(root, "d", "link")))
         const result = yield* Create.make({ path: join(root, "d") })
         expect(result.metainfo.info.files.map((file) => [file.path.at(-1), file.length])).toEqual([["a", 10], ["link", 20]])
@@ -166,7 +161,7 @@ describe("Create.make", () => {
 
     it.scoped("a file name the torrent format cannot carry: InvalidTorrent", () =>
       Effect.gen(function*() {
-        const root = yield* scratch({ "d/back\\slash": data(10, 1) })
+        const root = yield* scratch({ "d/back\\slash": data(10) })
         const error = yield* Effect.flip(Create.make({ path: join(root, "d") }))
         expect(error.reason).toBe("InvalidTorrent")
         expect(error.cause).toMatchObject({ _tag: "MetainfoError", reason: "PathComponent" })
