@@ -3,7 +3,7 @@
  * following requests for that piece (from any peer) are served from memory. A bounded LRU, so a
  * torrent's upload memory does not grow with its size; concurrent misses share one read.
  */
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, FiberId } from "effect"
 import { pieceSize } from "../metainfo/Metainfo.js"
 import type { StorageError, TorrentStorage } from "./Storage.js"
 
@@ -24,22 +24,23 @@ export const make = (storage: TorrentStorage, maxBytes: number): ReadBlock => {
     }
   }
 
-  return (index, begin, length) => {
-    const size = pieceSize(storage.info, index)
-    if (size > maxBytes / 2) return storage.read(index, begin, length)
-    const slice = (piece: Uint8Array) => piece.subarray(begin, begin + length)
-    const hit = pieces.get(index)
-    if (hit !== undefined) {
-      pieces.delete(index)
-      pieces.set(index, hit)
-      return Effect.map(Deferred.await(hit), slice)
-    }
-    return Effect.gen(function* () {
-      const loading = yield* Deferred.make<Uint8Array, StorageError>()
+  return (index, begin, length) =>
+    Effect.suspend(() => {
+      const size = pieceSize(storage.info, index)
+      if (size > maxBytes / 2) return storage.read(index, begin, length)
+      const slice = (piece: Uint8Array) => piece.subarray(begin, begin + length)
+      const hit = pieces.get(index)
+      if (hit !== undefined) {
+        pieces.delete(index)
+        pieces.set(index, hit)
+        return Effect.map(Deferred.await(hit), slice)
+      }
+      // Registered before the first yield, so concurrent misses of this piece wait for this read.
+      const loading = Deferred.unsafeMake<Uint8Array, StorageError>(FiberId.none)
       pieces.set(index, loading)
       cachedBytes += size
       evict()
-      const piece = yield* storage.read(index, 0, size).pipe(
+      return storage.read(index, 0, size).pipe(
         Effect.tapError(() =>
           Effect.sync(() => {
             // A failed read must not stay cached: the next request tries the disk again.
@@ -49,10 +50,10 @@ export const make = (storage: TorrentStorage, maxBytes: number): ReadBlock => {
             }
           })
         ),
-        Effect.exit
+        Effect.exit,
+        Effect.tap((piece) => Deferred.done(loading, piece)),
+        Effect.flatten,
+        Effect.map(slice)
       )
-      yield* Deferred.done(loading, piece)
-      return slice(yield* piece)
     })
-  }
 }
