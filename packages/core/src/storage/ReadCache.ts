@@ -40,16 +40,16 @@ export const make = (storage: TorrentStorage, maxBytes: number): ReadBlock => {
       pieces.set(index, loading)
       cachedBytes += size
       evict()
+      // A failed or interrupted read must not stay cached: the next request tries the disk again.
+      const forget = Effect.sync(() => {
+        if (pieces.get(index) === loading) {
+          pieces.delete(index)
+          cachedBytes -= size
+        }
+      })
       return storage.read(index, 0, size).pipe(
-        Effect.tapError(() =>
-          Effect.sync(() => {
-            // A failed read must not stay cached: the next request tries the disk again.
-            if (pieces.get(index) === loading) {
-              pieces.delete(index)
-              cachedBytes -= size
-            }
-          })
-        ),
+        Effect.tapError(() => forget),
+        Effect.onInterrupt(() => Effect.zipRight(forget, Deferred.interrupt(loading))),
         Effect.exit,
         Effect.tap((piece) => Deferred.done(loading, piece)),
         Effect.flatten,
