@@ -165,7 +165,8 @@ export const make = (
       yield* Effect.acquireRelease(Ref.set(mailboxRef, Option.some(mailbox)), () => Ref.set(mailboxRef, Option.none()))
       if (manualPeers.length > 0) yield* Queue.offer(mailbox, { _tag: "PeersFound", addresses: manualPeers, source: "manual" })
 
-      let latest = emptyStats
+      // Announces before the first tick must already say what we have (a seeder announces left=0).
+      let latest: Supervisor.SwarmStats = { ...emptyStats, verifiedPieces: verified.count, verifiedBytes, complete }
       const announcer =
         metainfo.trackers.length === 0
           ? undefined
