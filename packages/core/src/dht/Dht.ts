@@ -1,0 +1,526 @@
+/**
+ * A DHT node (BEP 5) as an actor: it owns one UDP socket, its routing table, its announce
+ * tokens and the peers announced to it, and lives in the scope it was made in.
+ *
+ * - A receive fiber reads every datagram: queries are answered at once (ping, find_node,
+ *   get_peers with a token, announce_peer with the token checked), answers complete the pending
+ *   transaction with the same `t` *and* the address it was sent to; anything else is dropped.
+ * - Lookups (`findNode`, `getPeers`, `announce`, `bootstrap`) run in the caller's fiber: an
+ *   iterative traversal with at most `concurrency` queries in flight, converging on the k nodes
+ *   closest to the target. Every query has a timeout; queries in flight over all lookups are
+ *   capped by `maxOutstanding`.
+ * - A maintenance fiber refreshes buckets unchanged for 15 minutes, re-bootstraps an empty
+ *   table and expires stored peers; another replaces the token secret every 5 minutes.
+ *
+ * The mutable state (table, store, transactions) is touched only in synchronous steps between
+ * effects, so the fibers never see it half-updated. All waiting is on Effect's Clock.
+ */
+import { Clock, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Mailbox, Option, Queue, Random, type Scope, Stream } from "effect"
+import { randomBytes } from "node:crypto"
+import * as Net from "node:net"
+import type * as InfoHash from "../metainfo/InfoHash.js"
+import { type Address, formatAddress, Network, type NetworkError } from "../net/Network.js"
+import * as Krpc from "./Krpc.js"
+import * as Lookup from "./Lookup.js"
+import * as NodeId from "./NodeId.js"
+import { PeerStore } from "./PeerStore.js"
+import * as RoutingTable from "./RoutingTable.js"
+import * as Tokens from "./Tokens.js"
+
+/** Node settings; only `address` is required. */
+export interface Options {
+  /** Where to bind the UDP socket (port 0 = any free port). */
+  readonly address: Address
+  /** Our node id; default: the persisted table's, else random. */
+  readonly nodeId?: NodeId.NodeId
+  /** Nodes to start from when the table is empty. None by default: no public node is ever contacted unless given. */
+  readonly bootstrap?: ReadonlyArray<Address>
+  /** A table persisted by an earlier run (`Dht.routingTable`); its nodes come back questionable. */
+  readonly routingTable?: RoutingTable.Serialized
+  /** Queries in flight per lookup (Kademlia's alpha, default 3). */
+  readonly concurrency?: number
+  /** How long to wait for an answer (default 2 s). */
+  readonly queryTimeout?: Duration.DurationInput
+  /** Queries in flight over all lookups (default 256). */
+  readonly maxOutstanding?: number
+  /** Peers stored per info-hash (default 100). */
+  readonly maxPeersPerInfoHash?: number
+  /** Peers stored over all info-hashes (default 10,000). */
+  readonly maxStoredPeers?: number
+  /** How long an announced peer is kept (default 30 min). */
+  readonly peerTtl?: Duration.DurationInput
+  /** Queries answered per second from one IP; more are dropped (default 50). */
+  readonly maxQueriesPerSecond?: number
+  /** Distinct peers one get_peers lookup collects at most (default 1,000). */
+  readonly maxPeersPerLookup?: number
+}
+
+/** What an `announce` did. */
+export interface AnnounceResult {
+  /** Peers of the info-hash found on the way. */
+  readonly peers: ReadonlyArray<Address>
+  /** Nodes that accepted our announce_peer. */
+  readonly announcedTo: number
+}
+
+/** Counters for a status display. */
+export interface Stats {
+  /** Nodes in the routing table. */
+  readonly nodes: number
+  /** Of which good (answered or queried us within 15 minutes). */
+  readonly goodNodes: number
+  readonly buckets: number
+  /** Peers announced to us and still stored. */
+  readonly storedPeers: number
+  readonly storedInfoHashes: number
+  /** Our queries waiting for an answer now. */
+  readonly outstanding: number
+  readonly queriesSent: number
+  readonly answersReceived: number
+  readonly timeouts: number
+  readonly queriesReceived: number
+  /** Datagrams dropped: malformed, over the rate limit, or answers nobody waited for. */
+  readonly dropped: number
+}
+
+/** A running DHT node. */
+export interface Dht {
+  /** Our node id. */
+  readonly nodeId: NodeId.NodeId
+  /** The bound UDP address. */
+  readonly address: Address
+  /** Looks up our own id (from the table, else the bootstrap nodes), then refreshes every bucket; returns the table size. */
+  readonly bootstrap: Effect.Effect<number>
+  /** The k nodes closest to `target` that answered (closest first). */
+  readonly findNode: (target: NodeId.NodeId) => Effect.Effect<ReadonlyArray<Krpc.NodeInfo>>
+  /** Peers of an info-hash, each once, as the lookup finds them; ends when the lookup converges. */
+  readonly getPeers: (infoHash: InfoHash.InfoHash) => Stream.Stream<Address>
+  /**
+   * Looks up the info-hash and announces `port` (our TCP listen port) to the k closest nodes
+   * that gave a token; `impliedPort` asks them to use our UDP source port instead. Re-announce
+   * every 15 minutes or so to stay stored.
+   */
+  readonly announce: (
+    infoHash: InfoHash.InfoHash,
+    port: number,
+    options?: { readonly impliedPort?: boolean }
+  ) => Effect.Effect<AnnounceResult>
+  /** Pings a node (e.g. from a peer's BEP 5 `port` message); true when it answered (it is then in the table if its bucket had room). */
+  readonly addNode: (address: Address) => Effect.Effect<boolean>
+  /** The routing table in its persisted form, to save and pass back as `Options.routingTable`. */
+  readonly routingTable: Effect.Effect<RoutingTable.Serialized>
+  /** Current counters. */
+  readonly stats: Effect.Effect<Stats>
+}
+
+/** Default `Options.concurrency`. */
+export const DEFAULT_CONCURRENCY = 3
+/** Default `Options.queryTimeout`. */
+export const DEFAULT_QUERY_TIMEOUT = Duration.seconds(2)
+/** Default `Options.maxOutstanding`. */
+export const DEFAULT_MAX_OUTSTANDING = 256
+/** Default `Options.maxQueriesPerSecond`. */
+export const DEFAULT_MAX_QUERIES_PER_SECOND = 50
+/** Default `Options.maxPeersPerLookup`. */
+export const DEFAULT_MAX_PEERS_PER_LOOKUP = 1000
+/** How often buckets are checked for a refresh and stored peers for expiry. */
+export const MAINTENANCE_EVERY = Duration.minutes(1)
+
+// Peers put in one get_peers answer: 50 IPv6 values still fit a 1,500-byte datagram.
+const MAX_VALUES = 50
+// Nodes taken from one answer: honest nodes send k; more would only let a liar flood the shortlist.
+const MAX_NODES_PER_ANSWER = 2 * RoutingTable.K
+// Pings to strangers and questionable nodes running at once.
+const MAX_BACKGROUND_PINGS = 32
+// Distinct IPs counted by the rate limiter in one second; beyond that, new IPs are dropped.
+const MAX_RATE_ENTRIES = 4096
+
+/** Why one of our queries got no usable answer (internal: lookups go on without it). */
+class QueryError extends Data.TaggedError("QueryError")<{
+  readonly reason: "Timeout" | "Send" | "Encode" | "Malformed" | "Remote" | "WrongId" | "Busy"
+}> {}
+
+interface Pending {
+  readonly address: string
+  readonly deferred: Deferred.Deferred<Krpc.Message, QueryError>
+}
+
+/** Strips the IPv4-mapped prefix a dual-stack socket reports. */
+const unmapped = (address: Address): Address =>
+  address.host.startsWith("::ffff:") && Net.isIPv4(address.host.slice(7)) ? { host: address.host.slice(7), port: address.port } : address
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex")
+
+/** Binds the socket and starts the node's fibers in the current scope. */
+export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network | Scope.Scope> =>
+  Effect.gen(function* () {
+    const network = yield* Network
+    const socket = yield* network.udp(options.address)
+    const ipv6 = Net.isIPv6(socket.address.host)
+    const start = yield* Clock.currentTimeMillis
+
+    const restored = options.routingTable === undefined
+      ? undefined
+      : RoutingTable.restore(options.routingTable, start, options.nodeId === undefined ? undefined : { ownId: options.nodeId })
+    if (restored !== undefined && Either.isLeft(restored)) {
+      yield* Effect.logWarning(`DHT: ignoring the persisted routing table: ${restored.left.message}`)
+    }
+    const table = restored !== undefined && Either.isRight(restored)
+      ? restored.right
+      : RoutingTable.make(options.nodeId ?? (yield* NodeId.random), start)
+    const ownId = table.ownId
+    const bootstrapNodes = (options.bootstrap ?? []).map(unmapped)
+    const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
+    const queryTimeout = options.queryTimeout ?? DEFAULT_QUERY_TIMEOUT
+    const maxOutstanding = Math.max(1, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING)
+    const maxQueriesPerSecond = options.maxQueriesPerSecond ?? DEFAULT_MAX_QUERIES_PER_SECOND
+    const maxPeersPerLookup = options.maxPeersPerLookup ?? DEFAULT_MAX_PEERS_PER_LOOKUP
+    const store = new PeerStore({
+      ...(options.maxPeersPerInfoHash === undefined ? {} : { maxPerInfoHash: options.maxPeersPerInfoHash }),
+      ...(options.maxStoredPeers === undefined ? {} : { maxPeers: options.maxStoredPeers }),
+      ...(options.peerTtl === undefined ? {} : { ttlMillis: Duration.toMillis(Duration.decode(options.peerTtl)) })
+    })
+    const newSecret = Effect.sync(() => Uint8Array.from(randomBytes(Tokens.SECRET_LENGTH)))
+    let secrets = Tokens.make(yield* newSecret)
+    const pending = new Map<string, Pending>()
+    const pinging = new Set<string>()
+    const rate = { second: -1, counts: new Map<string, number>() }
+    const counters = { queriesSent: 0, answersReceived: 0, timeouts: 0, queriesReceived: 0, dropped: 0 }
+    const outstanding = yield* Effect.makeSemaphore(maxOutstanding)
+    const background = yield* FiberSet.make()
+
+    /** Whether an address is one we can reach and put in compact node info. */
+    const usable = (address: Address): boolean =>
+      address.port > 0 && address.port <= 0xffff && Net.isIP(address.host) === (ipv6 ? 6 : 4)
+
+    const nodesField = (nodes: ReadonlyArray<Krpc.NodeInfo>): Pick<Krpc.Response, "nodes" | "nodes6"> =>
+      ipv6 ? { nodes6: nodes } : { nodes }
+
+    const send = (message: Krpc.Message, to: Address): Effect.Effect<void, QueryError> =>
+      Either.match(Krpc.encode(message), {
+        onLeft: (error) =>
+          Effect.zipRight(Effect.logDebug(`DHT: cannot encode a message: ${error.message}`), new QueryError({ reason: "Encode" })),
+        onRight: (bytes) => Effect.mapError(socket.send(bytes, to), () => new QueryError({ reason: "Send" }))
+      })
+
+    /** A transaction id not in use: 2 random bytes, as most clients send. */
+    const transactionId = Effect.gen(function* () {
+      for (let tries = 0; tries < 16; tries++) {
+        const value = yield* Random.nextIntBetween(0, 0x10000)
+        const t = Uint8Array.of(value >>> 8, value & 0xff)
+        if (!pending.has(hex(t))) return t
+      }
+      return yield* new QueryError({ reason: "Busy" })
+    })
+
+    /** Sends one query and waits for the answer with its transaction id from `to`. */
+    const transact = (to: Address, query: Krpc.Query): Effect.Effect<Krpc.Message, QueryError> =>
+      outstanding.withPermits(1)(
+        Effect.gen(function* () {
+          const t = yield* transactionId
+          const key = hex(t)
+          const deferred = yield* Deferred.make<Krpc.Message, QueryError>()
+          pending.set(key, { address: formatAddress(to), deferred })
+          counters.queriesSent++
+          return yield* send({ _tag: "Query", transactionId: t, query }, to).pipe(
+            Effect.zipRight(Deferred.await(deferred)),
+            Effect.timeoutFail({ duration: queryTimeout, onTimeout: () => new QueryError({ reason: "Timeout" }) }),
+            Effect.ensuring(Effect.sync(() => pending.delete(key)))
+          )
+        })
+      )
+
+    /**
+     * Queries a node and checks the answer: the id we expected (when we knew one), not ours.
+     * A node that answers enters or refreshes the table; one that stays silent or answers as
+     * someone else counts a failure there.
+     */
+    const ask = (to: Address, query: Krpc.Query, expected: NodeId.NodeId | undefined): Effect.Effect<Krpc.Response, QueryError> =>
+      transact(to, query).pipe(
+        Effect.flatMap((message) =>
+          message._tag === "Response"
+            ? Effect.succeed(message.response)
+            : Effect.fail(new QueryError({ reason: message._tag === "Error" ? "Remote" : "Malformed" }))
+        ),
+        Effect.filterOrFail(
+          (response) => !NodeId.equals(response.id, ownId) && (expected === undefined || NodeId.equals(response.id, expected)),
+          () => new QueryError({ reason: "WrongId" })
+        ),
+        Effect.flatMap((response) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            counters.answersReceived++
+            const insertion = table.responded({ id: response.id, address: to }, now)
+            return Effect.as(
+              insertion._tag === "Waiting" && insertion.ping !== undefined ? checkAlive(insertion.ping) : Effect.void,
+              response
+            )
+          })
+        ),
+        Effect.tapError((error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.sync(() => {
+              if (error.reason === "Timeout") counters.timeouts++
+              if (expected !== undefined && error.reason !== "Remote" && error.reason !== "Busy") table.failed(expected, now)
+            })
+          )
+        )
+      )
+
+    /** Runs a ping in the background, at most one per address and `MAX_BACKGROUND_PINGS` in all. */
+    const pingInBackground = (address: Address, ping: Effect.Effect<unknown, QueryError>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const key = formatAddress(address)
+        if (pinging.has(key) || pinging.size >= MAX_BACKGROUND_PINGS) return Effect.void
+        pinging.add(key)
+        return Effect.asVoid(
+          FiberSet.run(background, ping.pipe(Effect.ignore, Effect.ensuring(Effect.sync(() => pinging.delete(key)))))
+        )
+      })
+
+    /** Pings a questionable node until it answers or has failed often enough to be bad (and replaced). */
+    const checkAlive = (node: Krpc.NodeInfo): Effect.Effect<void> =>
+      pingInBackground(
+        node.address,
+        Effect.retry(ask(node.address, { _tag: "Ping", id: ownId }, node.id), { times: RoutingTable.BAD_AFTER_FAILURES - 1 })
+      )
+
+    /** Whether a query from this IP is within the per-second budget. */
+    const withinRate = (host: string, now: number): boolean => {
+      const second = Math.floor(now / 1000)
+      if (second !== rate.second) {
+        rate.second = second
+        rate.counts.clear()
+      }
+      const count = rate.counts.get(host)
+      if (count === undefined && rate.counts.size >= MAX_RATE_ENTRIES) return false
+      rate.counts.set(host, (count ?? 0) + 1)
+      return (count ?? 0) < maxQueriesPerSecond
+    }
+
+    const reply = (to: Address, transactionId: Uint8Array, response: Krpc.Response) =>
+      Effect.ignore(send({ _tag: "Response", transactionId, response }, to))
+
+    const replyError = (to: Address, transactionId: Uint8Array, code: number, message: string) =>
+      Effect.ignore(send({ _tag: "Error", transactionId, code, message }, to))
+
+    /** Answers a query (BEP 5's server side). */
+    const answer = (
+      from: Address,
+      message: Extract<Krpc.Message, { _tag: "Query" }>,
+      now: number
+    ): Effect.Effect<void> => {
+      const { query, transactionId: t } = message
+      if (NodeId.equals(query.id, ownId)) return Effect.void
+      const known = table.get(query.id)
+      const introduce = known !== undefined && formatAddress(known.address) === formatAddress(from)
+        ? Effect.sync(() => table.queried(query.id, now))
+        : message.readOnly !== true && usable(from) && table.wouldAccept(query.id, now)
+        ? pingInBackground(from, ask(from, { _tag: "Ping", id: ownId }, query.id))
+        : Effect.void
+      const respond = (): Effect.Effect<void> => {
+        switch (query._tag) {
+          case "Ping":
+            return reply(from, t, { id: ownId })
+          case "FindNode":
+            return reply(from, t, { id: ownId, ...nodesField(table.closest(query.target, RoutingTable.K, now)) })
+          case "GetPeers": {
+            const token = Tokens.issue(secrets, from.host)
+            const values = store.get(query.infoHash, now, MAX_VALUES)
+            return values.length > 0
+              ? reply(from, t, { id: ownId, token, values })
+              : reply(from, t, { id: ownId, token, ...nodesField(table.closest(NodeId.unsafeFromBytes(query.infoHash), RoutingTable.K, now)) })
+          }
+          case "AnnouncePeer": {
+            if (!Tokens.verify(secrets, from.host, query.token)) return replyError(from, t, Krpc.ErrorCode.Protocol, "bad token")
+            store.add(query.infoHash, { host: from.host, port: query.impliedPort ? from.port : query.port }, now)
+            return reply(from, t, { id: ownId })
+          }
+        }
+      }
+      return Effect.zipRight(introduce, respond())
+    }
+
+    /** Handles one datagram. */
+    const receive = (datagram: { readonly bytes: Uint8Array; readonly from: Address }): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const from = unmapped(datagram.from)
+        const decoded = Krpc.decode(datagram.bytes)
+        if (Either.isLeft(decoded)) {
+          const { kind, reason, transactionId } = decoded.left
+          if (transactionId !== undefined && kind === "q" && withinRate(from.host, now)) {
+            counters.queriesReceived++
+            const code = reason === "UnknownMethod" ? Krpc.ErrorCode.MethodUnknown : Krpc.ErrorCode.Protocol
+            return replyError(from, transactionId, code, decoded.left.message)
+          }
+          const waiting = transactionId === undefined ? undefined : pending.get(hex(transactionId))
+          counters.dropped++
+          return waiting !== undefined && waiting.address === formatAddress(from)
+            ? Deferred.fail(waiting.deferred, new QueryError({ reason: "Malformed" }))
+            : Effect.void
+        }
+        const message = decoded.right
+        if (message._tag === "Query") {
+          if (!withinRate(from.host, now)) {
+            counters.dropped++
+            return Effect.void
+          }
+          counters.queriesReceived++
+          return answer(from, message, now)
+        }
+        const waiting = pending.get(hex(message.transactionId))
+        // An answer from anywhere but where the query went is ignored: the query stays pending.
+        if (waiting === undefined || waiting.address !== formatAddress(from)) {
+          counters.dropped++
+          return Effect.void
+        }
+        pending.delete(hex(message.transactionId))
+        return Deferred.succeed(waiting.deferred, message)
+      })
+
+    /**
+     * One iterative lookup of `target`: find_node, or get_peers passing each answer's new peers
+     * to `onPeers`. Returns the k closest nodes that answered, with their tokens.
+     */
+    const lookup = (
+      target: NodeId.NodeId,
+      method: "FindNode" | "GetPeers",
+      onPeers: (peers: ReadonlyArray<Address>) => Effect.Effect<unknown>
+    ): Effect.Effect<Array<Lookup.Answered>> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const state = Lookup.make(target, { k: RoutingTable.K })
+          state.add(table.closest(target, RoutingTable.K, now))
+          if (table.size < RoutingTable.K) state.add(bootstrapNodes.map((address) => ({ address, id: undefined })))
+          const query: Krpc.Query = method === "FindNode"
+            ? { _tag: "FindNode", id: ownId, target }
+            : { _tag: "GetPeers", id: ownId, infoHash: target as Uint8Array as InfoHash.InfoHash }
+          const fibers = yield* FiberSet.make()
+          const outcomes = yield* Queue.unbounded<{ readonly candidate: Lookup.Candidate; readonly exit: Exit.Exit<Krpc.Response, QueryError> }>()
+          const seen = new Set<string>()
+          let inFlight = 0
+          while (!state.done) {
+            for (const candidate of state.next(concurrency - inFlight)) {
+              inFlight++
+              yield* FiberSet.run(
+                fibers,
+                Effect.flatMap(Effect.exit(ask(candidate.address, query, candidate.id)), (exit) => Queue.offer(outcomes, { candidate, exit }))
+              )
+            }
+            if (inFlight === 0) break
+            const { candidate, exit } = yield* Queue.take(outcomes)
+            inFlight--
+            if (Exit.isFailure(exit)) {
+              state.failed(candidate.address)
+              continue
+            }
+            const response = exit.value
+            state.answered(candidate.address, response.id, response.token)
+            const nodes = (ipv6 ? response.nodes6 : response.nodes) ?? []
+            state.add(
+              nodes.slice(0, MAX_NODES_PER_ANSWER).filter((node) => usable(node.address) && !NodeId.equals(node.id, ownId))
+            )
+            if (method === "GetPeers" && response.values !== undefined) {
+              const fresh: Array<Address> = []
+              for (const peer of response.values) {
+                const key = formatAddress(peer)
+                if (peer.port === 0 || seen.has(key) || seen.size >= maxPeersPerLookup) continue
+                seen.add(key)
+                fresh.push(peer)
+              }
+              if (fresh.length > 0) yield* onPeers(fresh)
+            }
+          }
+          return state.closest()
+        })
+      )
+
+    const findNode = (target: NodeId.NodeId) =>
+      Effect.map(lookup(target, "FindNode", () => Effect.void), (answered) => answered.map((a) => a.node))
+
+    /** Looks up a random id in bucket `index`, so the bucket learns its live nodes. */
+    const refresh = (index: number) =>
+      Effect.gen(function* () {
+        const noise = yield* NodeId.randomBytes(NodeId.LENGTH)
+        const target = table.refreshTarget(index, noise)
+        table.refreshed(index, yield* Clock.currentTimeMillis)
+        yield* findNode(target)
+      })
+
+    const bootstrap = Effect.gen(function* () {
+      yield* findNode(ownId)
+      // Our own bucket was just filled by that lookup; the farther ones learn from their own.
+      for (let index = 0; index < table.bucketCount - 1; index++) yield* refresh(index)
+      return table.size
+    })
+
+    const maintain = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      store.sweep(now)
+      if (table.size === 0) {
+        if (bootstrapNodes.length > 0) yield* bootstrap
+        return
+      }
+      for (const index of table.refreshDue(now)) yield* refresh(index)
+    })
+
+    const rotateSecret = Effect.flatMap(newSecret, (fresh) =>
+      Effect.sync(() => {
+        secrets = Tokens.rotate(secrets, fresh)
+      }))
+
+    yield* Effect.forkScoped(Stream.runForEach(socket.datagrams, receive))
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(MAINTENANCE_EVERY), maintain)))
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Tokens.ROTATE_EVERY), rotateSecret)))
+
+    const dht: Dht = {
+      nodeId: ownId,
+      address: socket.address,
+      bootstrap,
+      findNode,
+      getPeers: (infoHash) =>
+        Stream.unwrapScoped(
+          Effect.gen(function* () {
+            const mailbox = yield* Mailbox.make<Address>(MAX_VALUES)
+            yield* Effect.forkScoped(
+              Mailbox.into(lookup(NodeId.unsafeFromBytes(infoHash), "GetPeers", (peers) => mailbox.offerAll(peers)), mailbox)
+            )
+            return Mailbox.toStream(mailbox)
+          })
+        ),
+      announce: (infoHash, port, announceOptions) =>
+        Effect.gen(function* () {
+          const peers: Array<Address> = []
+          const closest = yield* lookup(NodeId.unsafeFromBytes(infoHash), "GetPeers", (found) => Effect.sync(() => peers.push(...found)))
+          const withToken = closest.flatMap(({ node, token }) => (token === undefined ? [] : [{ node, token }]))
+          const acks = yield* Effect.forEach(
+            withToken,
+            ({ node, token }) =>
+              Effect.option(
+                ask(node.address, {
+                  _tag: "AnnouncePeer",
+                  id: ownId,
+                  infoHash,
+                  port,
+                  token,
+                  impliedPort: announceOptions?.impliedPort === true
+                }, node.id)
+              ),
+            { concurrency: "unbounded" }
+          )
+          return { peers, announcedTo: acks.filter(Option.isSome).length }
+        }),
+      addNode: (address) => Effect.isSuccess(ask(unmapped(address), { _tag: "Ping", id: ownId }, undefined)),
+      routingTable: Effect.map(Clock.currentTimeMillis, (now) => table.serialize(now)),
+      stats: Effect.map(Clock.currentTimeMillis, (now) => ({
+        nodes: table.size,
+        goodNodes: table.entries().filter((entry) => table.stateOf(entry, now) === "good").length,
+        buckets: table.bucketCount,
+        storedPeers: store.size,
+        storedInfoHashes: store.infoHashes,
+        outstanding: pending.size,
+        ...counters
+      }))
+    }
+    return dht
+  })
