@@ -5,6 +5,8 @@ import * as Net from "node:net"
 import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError } from "./Network.js"
 
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
+/** How long a closing socket may take to flush what was written to it. */
+const FLUSH_ON_CLOSE_MILLIS = 5000
 /** Datagrams buffered per UDP socket before new ones are dropped. */
 const UDP_BUFFER = 1024
 
@@ -83,6 +85,23 @@ const readable = (socket: Net.Socket, label: string): Stream.Stream<Uint8Array, 
   return Stream.repeatEffectChunkOption(pull)
 }
 
+/** Closes a socket without losing bytes still queued for it: flush, then destroy (bounded wait). */
+const release = (socket: Net.Socket) =>
+  Effect.sync(() => {
+    if (socket.destroyed) return
+    if (socket.writableLength === 0) {
+      socket.destroy()
+      return
+    }
+    const timer = setTimeout(() => socket.destroy(), FLUSH_ON_CLOSE_MILLIS)
+    timer.unref()
+    socket.once("finish", () => {
+      clearTimeout(timer)
+      socket.destroy()
+    })
+    socket.end()
+  })
+
 /** Wraps a connected node socket; the caller owns destroying it. */
 const fromSocket = (socket: Net.Socket): Connection => {
   const remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
@@ -144,7 +163,7 @@ const connect = (address: Address, options?: { readonly timeout?: Duration.Durat
         onTimeout: () => new NetworkError({ reason: "Timeout", address: label })
       })
     ),
-    (socket) => Effect.sync(() => socket.destroy())
+    release
   ).pipe(Effect.map(fromSocket))
 }
 
@@ -158,7 +177,7 @@ const listen = (address: Address, handler: (connection: Connection) => Effect.Ef
           socket.on("error", () => {})
           sockets.add(socket)
           socket.once("close", () => sockets.delete(socket))
-          run(handler(fromSocket(socket)).pipe(Effect.ensuring(Effect.sync(() => socket.destroy()))))
+          run(handler(fromSocket(socket)).pipe(Effect.ensuring(release(socket))))
         })
         server.once("error", (cause) =>
           resume(Effect.fail(new NetworkError({ reason: "Listen", address: formatAddress(address), cause })))
