@@ -108,7 +108,7 @@ describe("Create.make", () => {
     }
   })
 
-  it.scoped("hashes 70 MiB across files on worker threads, reporting progress up to the total", () =>
+  it.scoped("hashes 70 MiB across files, reporting progress up to the total", () =>
     Effect.gen(function*() {
       const contents = [data(40 * 1024 * 1024 + 5), data(10), data(30 * 1024 * 1024)]
       const root = yield* scratch({ "a": contents[0]!, "b": contents[1]!, "c": contents[2]! })

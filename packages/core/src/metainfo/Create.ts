@@ -4,15 +4,16 @@
  * Choices: files are ordered by their path components compared as UTF-8 bytes; hidden and
  * zero-length files are included; symbolic links are followed (a link back to a directory that
  * contains it is a `SymlinkLoop` error); anything that is neither a file nor a directory (fifo,
- * socket, device) is an `UnsupportedFile` error, never skipped silently. Pieces are hashed on
- * worker threads with bounded memory (see internal/pieceHashing); the result is parsed back with
- * `Metainfo.parse`, so the two always agree.
+ * socket, device) is an `UnsupportedFile` error, never skipped silently. Hashing streams the
+ * files through two reused 1 MiB buffers into one SHA-1 per piece, so memory does not grow
+ * with the data; the result is parsed back with `Metainfo.parse`, so the two always agree.
  */
 import { Clock, Data, Effect, Either } from "effect"
+import { createHash, type Hash } from "node:crypto"
+import type { FileHandle } from "node:fs/promises"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import * as Bencode from "../bencode/Bencode.js"
-import { hashPieces, type PlacedFile } from "./internal/pieceHashing.js"
 import * as Metainfo from "./Metainfo.js"
 
 /** What to put in the torrent. */
@@ -120,14 +121,79 @@ const walk = (
     }
   })
 
-const placed = (files: ReadonlyArray<SourceFile>): ReadonlyArray<PlacedFile> => {
-  let offset = 0
-  return files.map((file) => {
-    const entry = { path: file.absolute, offset, length: file.length }
-    offset += file.length
-    return entry
-  })
+const CHUNK_SIZE = 1024 * 1024
+
+/** Hashes pieces across file boundaries, one SHA-1 per piece fed chunk by chunk. */
+class PieceHasher {
+  readonly pieces: Uint8Array
+  hashedBytes = 0
+  private hash: Hash = createHash("sha1")
+  private filled = 0
+  private index = 0
+
+  constructor(readonly pieceLength: number, pieceCount: number) {
+    this.pieces = new Uint8Array(pieceCount * 20)
+  }
+
+  update(chunk: Uint8Array): void {
+    this.hashedBytes += chunk.length
+    let offset = 0
+    while (offset < chunk.length) {
+      const take = Math.min(this.pieceLength - this.filled, chunk.length - offset)
+      this.hash.update(chunk.subarray(offset, offset + take))
+      this.filled += take
+      offset += take
+      if (this.filled === this.pieceLength) this.finishPiece()
+    }
+  }
+
+  /** Finishes a last, shorter piece. */
+  end(): void {
+    if (this.filled > 0) this.finishPiece()
+  }
+
+  private finishPiece(): void {
+    this.pieces.set(this.hash.digest(), this.index * 20)
+    this.index++
+    this.hash = createHash("sha1")
+    this.filled = 0
+  }
 }
+
+// Two buffers: the next chunk is read (on libuv's thread pool) while this one is hashed.
+const hashFile = (
+  file: SourceFile,
+  hasher: PieceHasher,
+  buffers: readonly [Buffer, Buffer],
+  onChunk: Effect.Effect<void>
+): Effect.Effect<void, CreateError> =>
+  Effect.acquireUseRelease(
+    Effect.tryPromise({ try: () => fs.open(file.absolute, "r"), catch: ioError(file.absolute, "open") }),
+    (handle: FileHandle) =>
+      Effect.gen(function*() {
+        const startRead = (buffer: Buffer, position: number) => {
+          const read = handle.read(buffer, 0, Math.min(buffer.length, file.length - position), position)
+          read.catch(() => undefined) // awaited below; this only keeps an abandoned read from being "unhandled"
+          return read
+        }
+        let position = 0
+        let turn = 0
+        let pending = file.length > 0 ? startRead(buffers[0], 0) : undefined
+        while (pending !== undefined) {
+          const current = pending
+          const { bytesRead, buffer } = yield* Effect.tryPromise({ try: () => current, catch: ioError(file.absolute, "read") })
+          if (bytesRead === 0) {
+            return yield* new CreateError({ reason: "FileChanged", message: `${file.absolute} shrank while being hashed`, path: file.absolute })
+          }
+          position += bytesRead
+          turn ^= 1
+          pending = position < file.length ? startRead(buffers[turn]!, position) : undefined
+          hasher.update(buffer.subarray(0, bytesRead))
+          yield* onChunk
+        }
+      }),
+    (handle) => Effect.promise(() => handle.close()).pipe(Effect.ignore)
+  )
 
 const checkOptions = (options: Options): Either.Either<void, CreateError> => {
   const invalid = (message: string) => Either.left(new CreateError({ reason: "InvalidOption", message }))
@@ -207,14 +273,13 @@ export const make = (
     // Validate names and layout before spending minutes on hashing.
     yield* parseBack(build(new Uint8Array(pieceCount * 20)))
 
-    let hashedBytes = 0
-    const pieces = yield* hashPieces(
-      { files: placed(files), pieceLength, pieceCount, totalLength },
-      (bytes) => {
-        hashedBytes += bytes
-        return onProgress === undefined ? Effect.void : onProgress({ hashedBytes, totalBytes: totalLength })
-      }
-    ).pipe(Effect.mapError((failure) => new CreateError(failure)))
-    const torrent = build(pieces)
+    const hasher = new PieceHasher(pieceLength, pieceCount)
+    const buffers = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)] as const
+    const onChunk = onProgress === undefined
+      ? Effect.void
+      : Effect.suspend(() => onProgress({ hashedBytes: hasher.hashedBytes, totalBytes: totalLength }))
+    for (const file of files) yield* hashFile(file, hasher, buffers, onChunk)
+    hasher.end()
+    const torrent = build(hasher.pieces)
     return { torrent, metainfo: yield* parseBack(torrent) }
   })
