@@ -26,7 +26,7 @@ export interface Magnet {
   readonly peers: ReadonlyArray<Address>
   /** `ws`: BEP 19 web seeds. */
   readonly webSeeds: ReadonlyArray<string>
-  /** `so` (BEP 53): the files to download, or `undefined` for all. */
+  /** `so` (BEP 53): the files to download (never empty), or `undefined` for all. */
   readonly select: ReadonlyArray<FileRange> | undefined
 }
 
