@@ -55,6 +55,8 @@ export interface SupervisorOptions {
   readonly onComplete: Effect.Effect<void>
   /** Receives the live figures every tick. */
   readonly onStats: (stats: SwarmStats) => Effect.Effect<void>
+  /** Told why each peer connection (or connection attempt) ended. */
+  readonly onPeerClosed: (error: PeerError) => Effect.Effect<void>
   /** Set while the supervisor runs: how an incoming connection for this torrent joins it. */
   readonly incoming: Ref.Ref<Option.Option<AcceptPeer>>
 }
@@ -494,6 +496,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     const onClosed = (key: string, error: PeerError) =>
       Effect.gen(function* () {
         yield* Effect.logDebug(`peer ${key} closed: ${error._tag}${"reason" in error ? ` (${error.reason})` : ""}`)
+        yield* options.onPeerClosed(error)
         const entry = peers.get(key)
         if (entry !== undefined) {
           peers.delete(key)

@@ -19,6 +19,7 @@ import * as InfoHash from "../metainfo/InfoHash.js"
 import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
 import type { Address, Network } from "../net/Network.js"
 import type { OpenedWire } from "../peer/PeerConnection.js"
+import type { PeerError } from "../peer/PeerError.js"
 import type { PeerId } from "../peer/PeerId.js"
 import type { Bitfield } from "../picker/Bitfield.js"
 import type { SessionConfig } from "../session/SessionConfig.js"
@@ -73,7 +74,12 @@ export interface Torrent {
   readonly addPeers: (addresses: ReadonlyArray<Address>) => Effect.Effect<void>
   /** Runs an incoming connection for this torrent; closes it at once when the torrent is not running. */
   readonly accept: (wire: OpenedWire) => Effect.Effect<void>
+  /** Why the last `MAX_PEER_ERRORS` peer connections (or attempts) ended, oldest first: bans, violations, timeouts. */
+  readonly peerErrors: Effect.Effect<ReadonlyArray<PeerError>>
 }
+
+/** Peer errors a torrent remembers for `peerErrors`. */
+export const MAX_PEER_ERRORS = 1000
 
 /** What a torrent needs from its session. */
 export interface Options {
@@ -128,6 +134,7 @@ export const make = (
     const incoming = yield* Ref.make(Option.none<Supervisor.AcceptPeer>())
     const mailboxRef = yield* Ref.make(Option.none<Queue.Enqueue<TorrentEvent>>())
     const manualPeers: Array<Address> = [...(options.peers ?? [])]
+    const peerErrors: Array<PeerError> = []
     const running = yield* FiberHandle.make<void, never>()
     let have: Bitfield | undefined
     // Runs outlive the call that started them (resume): they carry the services along.
@@ -199,6 +206,10 @@ export const make = (
           yield* Deferred.succeed(completed, undefined)
           if (announcer !== undefined) yield* announcer.complete
         }),
+        onPeerClosed: (error) =>
+          Effect.sync(() => {
+            if (peerErrors.push(error) > MAX_PEER_ERRORS) peerErrors.shift()
+          }),
         onStats: (stats) =>
           Effect.gen(function* () {
             latest = stats
@@ -253,6 +264,7 @@ export const make = (
           }
         }),
       accept: (wire) =>
-        Effect.flatMap(Ref.get(incoming), Option.match({ onNone: () => wire.connection.close, onSome: (run) => run(wire) }))
+        Effect.flatMap(Ref.get(incoming), Option.match({ onNone: () => wire.connection.close, onSome: (run) => run(wire) })),
+      peerErrors: Effect.sync(() => peerErrors.slice())
     } satisfies Torrent
   })
