@@ -29,7 +29,6 @@ export interface Report {
 export const format = (description: Pick<Description, "problem" | "remedy">): string =>
   `bitfiber: ${description.problem} — ${description.remedy}`
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g
 
 /** @effect/cli words its errors as a styled help document; we want its text on one line. */

@@ -21,7 +21,7 @@ export const defaultOutput = (path: string): string => `${nodePath.basename(node
 
 const pieceLength = Options.text("piece-length").pipe(
   Options.withPseudoName("SIZE"),
-  Options.withDescription("piece size: a power of two from 16K to 256M, as bytes or with K/M (256K, 1M, 2097152); default: chosen for about 1000-2000 pieces"),
+  Options.withDescription("Piece size: a power of two from 16K to 256M, as bytes or with K/M (256K, 1M, 2097152); default: chosen for about 1000-2000 pieces"),
   Options.mapEffect((text) =>
     Either.match(Format.parseSize(text), {
       onLeft: (reason) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--piece-length: ${reason}`))),
@@ -35,29 +35,29 @@ const pieceLength = Options.text("piece-length").pipe(
 export const command = Command.make(
   "create",
   {
-    path: Args.path({ name: "path" }).pipe(Args.withDescription("the file or directory to share")),
+    path: Args.path({ name: "path" }).pipe(Args.withDescription("The file or directory to share")),
     trackers: Options.text("tracker").pipe(
       Options.withAlias("t"),
       Options.withPseudoName("URL[,URL...]"),
-      Options.withDescription("add a tracker tier: repeat -t for more tiers (tried in order); comma-separated URLs form one tier (tried in random order)"),
+      Options.withDescription("Add a tracker tier: repeat -t for more tiers (tried in order); comma-separated URLs form one tier (tried in random order)"),
       Options.repeated
     ),
     output: Options.file("output").pipe(
       Options.withAlias("o"),
-      Options.withDescription("where to write the torrent (default: <name>.torrent in the current directory)"),
+      Options.withDescription("Where to write the torrent (default: <name>.torrent in the current directory)"),
       Options.optional
     ),
     pieceLength,
-    private: Options.boolean("private").pipe(Options.withDescription("mark the torrent private (BEP 27): peers only from its trackers")),
-    comment: Options.text("comment").pipe(Options.withDescription("a comment stored in the torrent"), Options.optional),
+    private: Options.boolean("private").pipe(Options.withDescription("Mark the torrent private (BEP 27): peers only from its trackers")),
+    comment: Options.text("comment").pipe(Options.withDescription("A comment stored in the torrent"), Options.optional),
     webSeeds: Options.text("web-seed").pipe(
       Options.withPseudoName("URL"),
-      Options.withDescription("add an HTTP web seed (BEP 19); repeatable"),
+      Options.withDescription("Add an HTTP web seed (BEP 19); repeatable"),
       Options.repeated
     ),
-    noDate: Options.boolean("no-date").pipe(Options.withDescription("leave the creation date out (same input, same torrent bytes)")),
-    force: Options.boolean("force").pipe(Options.withDescription("overwrite the output file if it exists")),
-    json: Options.boolean("json").pipe(Options.withDescription("print one JSON object on stdout instead"))
+    noDate: Options.boolean("no-date").pipe(Options.withDescription("Leave the creation date out (same input, same torrent bytes)")),
+    force: Options.boolean("force").pipe(Options.withDescription("Overwrite the output file if it exists")),
+    json: Options.boolean("json").pipe(Options.withDescription("Print one JSON object on stdout instead"))
   },
   (options) =>
     Effect.gen(function*() {

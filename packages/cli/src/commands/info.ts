@@ -96,10 +96,10 @@ export const command = Command.make(
   "info",
   {
     input: Args.text({ name: "torrent-or-magnet" }).pipe(
-      Args.withDescription("a .torrent file, or a magnet link (quote it: the shell treats & specially)")
+      Args.withDescription("A .torrent file, or a magnet link (quote it: the shell treats & specially)")
     ),
-    json: Options.boolean("json").pipe(Options.withDescription("print one JSON object on stdout instead")),
-    all: Options.boolean("all").pipe(Options.withDescription(`list every file, not only the first ${FILE_LIST_LIMIT}`))
+    json: Options.boolean("json").pipe(Options.withDescription("Print one JSON object on stdout instead")),
+    all: Options.boolean("all").pipe(Options.withDescription(`List every file, not only the first ${FILE_LIST_LIMIT}`))
   },
   ({ all, input, json }) =>
     Effect.flatMap(Input.load(input), (loaded) =>

@@ -58,6 +58,5 @@ export const parseSize = (text: string): Either.Either<number, string> => {
  * Makes untrusted text (torrent names, comments, file paths) safe to print on a terminal:
  * control characters, which could move the cursor or recolour the screen, become `\xNN`.
  */
-// eslint-disable-next-line no-control-regex
 export const printable = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) =>
   `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`)
