@@ -5,7 +5,7 @@
  */
 import { HelpDoc, ValidationError } from "@effect/cli"
 import { Error as PlatformError } from "@effect/platform"
-import { Create, Magnet, Metainfo } from "@bitfiber/core"
+import { Create, Magnet, Metainfo, MetadataFetcher, Network, Session, Storage, Torrent } from "@bitfiber/core"
 import { Cause, Exit, Option } from "effect"
 import { CommandError } from "./CommandError.js"
 import * as ExitCode from "./ExitCode.js"
@@ -134,6 +134,42 @@ const create = (error: Create.CreateError): Description => {
   }
 }
 
+const storage = (error: Storage.StorageError): Description => ({
+  problem: error.message,
+  remedy:
+    error.reason === "NoSpace"
+      ? "free some space (or download elsewhere with -o), then run the same command again: it resumes"
+      : error.reason === "Permission"
+        ? "check the permissions of the download directory, then run the same command again"
+        : "check the download directory and the disk, then run the same command again: it resumes",
+  exitCode: ExitCode.FileSystem
+})
+
+const engine = (error: Torrent.TorrentError | Session.AddError | Network.NetworkError | MetadataFetcher.MetadataError): Description => {
+  switch (error._tag) {
+    case "TorrentError":
+      return error.cause !== undefined
+        ? storage(error.cause)
+        : { problem: error.message, remedy: "run the command again", exitCode: ExitCode.Internal }
+    case "AddError":
+      if (error.cause instanceof Storage.StorageError) return storage(error.cause)
+      if (error.cause instanceof Metainfo.MetainfoError) return metainfo(error.cause, undefined)
+      return { problem: error.message, remedy: "check the torrent and the download directory", exitCode: ExitCode.InvalidInput }
+    case "NetworkError":
+      return {
+        problem: `${error.reason === "Listen" ? "could not listen on" : "network failure at"} ${error.address}${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`,
+        remedy: error.reason === "Listen" ? "pass --port 0 (any free port) or another port" : "check the address and the network",
+        exitCode: ExitCode.Network
+      }
+    case "MetadataError":
+      return {
+        problem: error.message,
+        remedy: "check the magnet link's trackers and peers are reachable, or pass --peer host:port, or use the .torrent file",
+        exitCode: ExitCode.Network
+      }
+  }
+}
+
 /** Describes one failure value: our own errors, @effect/cli's, the platform's and the engine's. */
 export const describe = (error: unknown): Description => {
   if (error instanceof CommandError) return error
@@ -141,6 +177,11 @@ export const describe = (error: unknown): Description => {
   if (error instanceof Metainfo.MetainfoError) return metainfo(error, undefined)
   if (error instanceof Magnet.MagnetError) return magnet(error)
   if (error instanceof Create.CreateError) return create(error)
+  if (error instanceof Storage.StorageError) return storage(error)
+  if (
+    error instanceof Torrent.TorrentError || error instanceof Session.AddError ||
+    error instanceof Network.NetworkError || error instanceof MetadataFetcher.MetadataError
+  ) return engine(error)
   if (ValidationError.isValidationError(error)) return usage(error)
   if (PlatformError.isPlatformError(error)) return fileSystem(error)
   return internal(error)
