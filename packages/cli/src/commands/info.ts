@@ -2,9 +2,11 @@
  * `bitfiber info <file.torrent | magnet-uri>`: what a torrent contains, for people or (`--json`)
  * for scripts. A magnet link shows only what the link itself says.
  */
-import { InfoHash, type Magnet, type Metainfo, Network } from "@bitfiber/core"
+import { InfoHash, type Magnet, MetadataFetcher, Metainfo, Network, PeerId } from "@bitfiber/core"
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { Console, Duration, Effect } from "effect"
+import * as Engine from "../Engine.js"
+import * as StatusLine from "../ui/StatusLine.js"
 import * as Input from "../Input.js"
 import * as Format from "../ui/Format.js"
 
@@ -92,6 +94,33 @@ export const describeMagnet = (magnet: Magnet.Magnet): string => {
 }
 
 /** The `info` command. */
+/** Fetches a magnet link's metadata from its peers (BEP 9), for `--resolve`. */
+const resolve = (magnet: Magnet.Magnet, timeoutSeconds: number) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const status = yield* StatusLine.make(StatusLine.stderr())
+      yield* status.show(`fetching metadata from peers (up to ${timeoutSeconds}s)...`, true)
+      const fetched = yield* MetadataFetcher.fetch({
+        infoHash: magnet.infoHash,
+        peerId: PeerId.generate(),
+        port: 0,
+        trackers: magnet.trackers.map((url) => [url]),
+        peers: magnet.peers
+      }).pipe(
+        Effect.provide(Engine.services),
+        Effect.timeoutFail({
+          duration: Duration.seconds(timeoutSeconds),
+          onTimeout: () =>
+            new MetadataFetcher.MetadataError({ reason: "Timeout", message: `no peer sent the metadata in ${timeoutSeconds}s` })
+        })
+      )
+      yield* status.done()
+      const parsed = yield* Metainfo.parseInfo(fetched.infoBytes, magnet.infoHash)
+      return { ...parsed, trackers: magnet.trackers.map((url) => [url]), urlList: magnet.webSeeds }
+    })
+  )
+
+/** The `info` command. */
 export const command = Command.make(
   "info",
   {
@@ -99,13 +128,28 @@ export const command = Command.make(
       Args.withDescription("A .torrent file, or a magnet link (quote it: the shell treats & specially)")
     ),
     json: Options.boolean("json").pipe(Options.withDescription("Print one JSON object on stdout instead")),
-    all: Options.boolean("all").pipe(Options.withDescription(`List every file, not only the first ${FILE_LIST_LIMIT}`))
+    all: Options.boolean("all").pipe(Options.withDescription(`List every file, not only the first ${FILE_LIST_LIMIT}`)),
+    resolve: Options.boolean("resolve").pipe(
+      Options.withDescription("For a magnet link: fetch the metadata from its peers and trackers, then show the torrent")
+    ),
+    timeout: Options.integer("timeout").pipe(
+      Options.withDescription("Seconds --resolve waits for the metadata"),
+      Options.withDefault(60)
+    )
   },
-  ({ all, input, json }) =>
-    Effect.flatMap(Input.load(input), (loaded) =>
-      Console.log(
-        loaded._tag === "Torrent"
-          ? json ? JSON.stringify(torrentJson(loaded.metainfo), null, 2) : describeTorrent(loaded.metainfo, all)
-          : json ? JSON.stringify(magnetJson(loaded.magnet), null, 2) : describeMagnet(loaded.magnet)
-      ))
-).pipe(Command.withDescription("Show what a .torrent file or magnet link contains."))
+  ({ all, input, json, resolve: shouldResolve, timeout }) =>
+    Effect.gen(function*() {
+      const loaded = yield* Input.load(input)
+      const metainfo = loaded._tag === "Torrent"
+        ? loaded.metainfo
+        : shouldResolve
+        ? yield* resolve(loaded.magnet, timeout)
+        : undefined
+      if (metainfo !== undefined) {
+        return yield* Console.log(json ? JSON.stringify(torrentJson(metainfo), null, 2) : describeTorrent(metainfo, all))
+      }
+      if (loaded._tag === "Magnet") {
+        yield* Console.log(json ? JSON.stringify(magnetJson(loaded.magnet), null, 2) : describeMagnet(loaded.magnet))
+      }
+    })
+).pipe(Command.withDescription("Show what a .torrent file or magnet link contains (--resolve fetches a magnet's metadata)."))
