@@ -148,6 +148,8 @@ const run = (
     const dropped = yield* Deferred.make<never, Dropped>()
     // Upload requests not yet served; a cancel removes its entry and the writer skips it.
     const pending = new Set<string>()
+    // Uploads and rejects in the outbox: what the peer's requests make us queue, bounded against floods.
+    let queuedForRequests = 0
     let lastWriteAt = yield* Clock.currentTimeMillis
     const link: PeerLink = {
       key: address,
@@ -168,11 +170,12 @@ const run = (
       new ProtocolViolation({ address, reason, ...(detail === undefined ? {} : { detail }) })
 
     const reject = (request: Message.Request) => {
-      if (fast) Queue.unsafeOffer(outbox, Message.Reject(request.index, request.begin, request.length))
+      if (!fast) return
+      queuedForRequests++
+      Queue.unsafeOffer(outbox, Message.Reject(request.index, request.begin, request.length))
     }
 
     // Handles what the connection answers itself; returns the messages for the supervisor.
-    let first = true
     const inspect = (messages: ReadonlyArray<Message.Message>): ReadonlyArray<Message.Message> | ProtocolViolation => {
       const forward: Array<Message.Message> = []
       for (const message of messages) {
@@ -189,10 +192,14 @@ const run = (
             ) {
               return violation("BadRequest", `${index}:${begin}:${length}`)
             }
+            if (queuedForRequests >= 2 * config.maxPendingUploads) {
+              return violation("RequestFlood", `${queuedForRequests} requests waiting for an answer`)
+            }
             const key = blockKey(index, begin, length)
             if (link.choking || !ctx.have.has(index) || pending.size >= config.maxPendingUploads) reject(message)
             else if (!pending.has(key)) {
               pending.add(key)
+              queuedForRequests++
               Queue.unsafeOffer(outbox, { _tag: "Upload", request: message })
             }
             break
@@ -200,10 +207,10 @@ const run = (
           case "Cancel":
             pending.delete(blockKey(message.index, message.begin, message.length))
             break
+          // Accepted after other messages too: aria2 sends a fresh bitfield instead of many haves.
           case "Bitfield":
           case "HaveAll":
           case "HaveNone":
-            if (!first) return violation("BitfieldNotFirst")
             if (message._tag === "Bitfield" && Either.isLeft(BitfieldModule.Bitfield.fromBytes(message.bytes, info.pieceCount))) {
               return violation("Bitfield")
             }
@@ -223,7 +230,6 @@ const run = (
           default:
             forward.push(message)
         }
-        if (message._tag !== "Extended" && message._tag !== "KeepAlive") first = false
       }
       return forward
     }
@@ -264,6 +270,7 @@ const run = (
         const parts: Array<Uint8Array> = []
         let size = 0
         for (const item of items) {
+          if (item._tag === "Upload" || item._tag === "Reject") queuedForRequests--
           if (item._tag === "Upload") {
             const { index, begin, length } = item.request
             const key = blockKey(index, begin, length)

@@ -21,7 +21,6 @@ export class ProtocolViolation extends Data.TaggedError("ProtocolViolation")<{
   readonly reason:
     | "Frame"
     | "Bitfield"
-    | "BitfieldNotFirst"
     | "HaveOutOfRange"
     | "BadRequest"
     | "RequestFlood"
