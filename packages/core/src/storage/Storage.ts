@@ -152,11 +152,12 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
       Effect.suspend(() => {
         const found = FileLayout.segments(info, index, begin, length)
         if (Option.isNone(found)) return Effect.fail(outOfRange("read", { index, begin, length }))
-        // Zero-filled, so padding segments need no work.
-        const target = new Uint8Array(length)
+        const data = found.value.filter((segment) => !segment.padding)
+        // Padding reads as zeros: zero-fill only when there is padding, else every byte is overwritten.
+        const target = data.length === found.value.length ? Buffer.allocUnsafe(length) : new Uint8Array(length)
         return Effect.as(
           Effect.forEach(
-            found.value.filter((segment) => !segment.padding),
+            data,
             (segment) => {
               const offset = segment.pieceOffset - begin
               return access.read(files[segment.fileIndex]!, segment.fileOffset, target.subarray(offset, offset + segment.length))
