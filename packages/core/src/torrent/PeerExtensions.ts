@@ -4,6 +4,8 @@
  * decides when to send what.
  */
 import { Either } from "effect"
+import * as Net from "node:net"
+import * as CompactPeer from "../net/CompactPeer.js"
 import type { Address } from "../net/Network.js"
 import * as Extension from "../wire/Extension.js"
 import * as Message from "../wire/Message.js"
@@ -20,6 +22,8 @@ export const handshake = (options: {
   readonly port: number
   readonly requestQueue: number
   readonly private: boolean
+  /** The peer's address as we see it, told back as `yourip` so it can learn its public address. */
+  readonly peerHost: string
 }): Message.Message =>
   Message.Extended(
     Extension.HANDSHAKE_ID,
@@ -30,9 +34,20 @@ export const handshake = (options: {
       client: CLIENT,
       ...(options.port > 0 ? { port: options.port } : {}),
       requestQueue: options.requestQueue,
-      metadataSize: options.metadataSize
+      metadataSize: options.metadataSize,
+      ...ipBytes(options.peerHost)
     })
   )
+
+/** `yourip` for an IP literal (IPv4 as 4 bytes, IPv6 as 16): the compact peer form less its port. */
+const ipBytes = (host: string): { readonly yourIp?: Uint8Array } => {
+  const encoded = Net.isIPv4(host)
+    ? CompactPeer.encode4([{ host, port: 0 }])
+    : Net.isIPv6(host)
+      ? CompactPeer.encode6([{ host, port: 0 }])
+      : undefined
+  return encoded === undefined || Either.isLeft(encoded) ? {} : { yourIp: encoded.right.subarray(0, encoded.right.length - 2) }
+}
 
 /** The answer to a ut_metadata message sent to us: the piece asked for, or a reject. */
 export const metadataReply = (

@@ -53,6 +53,8 @@ export interface SupervisorOptions {
   readonly port: number
   /** Runs once when the last piece is verified and flushed. */
   readonly onComplete: Effect.Effect<void>
+  /** Asks the trackers for peers soon (when few are connected and none are left to dial). */
+  readonly needPeers: Effect.Effect<void>
   /** Receives the live figures every tick. */
   readonly onStats: (stats: SwarmStats) => Effect.Effect<void>
   /** Told why each peer connection (or connection attempt) ended. */
@@ -98,6 +100,9 @@ interface Candidate {
 
 const TICK_MILLIS = 1000
 const PEX_INTERVAL_TICKS = 60
+/** Below this many peers, with nobody left to dial, the trackers are asked for more (every 30 s at most). */
+const WANT_PEERS = 10
+const NEED_PEERS_TICKS = 30
 /** Peers listed in one ut_pex message at most (BEP 11 asks for no more than 50 added). */
 const PEX_MAX_ADDED = 50
 const CHOKE_ROUND_TICKS = 10
@@ -243,8 +248,8 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       )
     }
 
+    // A seed dials too: some leechers (transmission 3.00 with 127.x peers) never dial out themselves.
     const dialMore = Effect.suspend(() => {
-      if (picker.isComplete) return Effect.void
       let connecting = 0
       for (const candidate of candidates.values()) if (candidate.state === "connecting") connecting++
       let slots = Math.min(config.maxPeersPerTorrent - peers.size - connecting, config.maxConnecting - connecting)
@@ -306,7 +311,8 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
             metadataSize: metainfo.infoBytes.length,
             port: options.port,
             requestQueue: config.maxPendingUploads,
-            private: info.private
+            private: info.private,
+            peerHost: link.address.host
           })
         ])
       }
@@ -499,6 +505,8 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         yield* options.onPeerClosed(error)
         const entry = peers.get(key)
         if (entry !== undefined) {
+          // Bytes sent since the last tick would otherwise go uncounted.
+          uploaded += entry.link.stats.uploaded - entry.lastUploaded
           peers.delete(key)
           peerIds.delete(Buffer.from(entry.link.handshake.peerId).toString("hex"))
           picker.removePeer(key)
@@ -510,7 +518,9 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           candidate.failures = failed ? candidate.failures + 1 : 0
           // Back off exponentially from 5 s up to 10 minutes; forget addresses that never answer.
           candidate.nextAttemptAt = now + Math.min(600_000, 5_000 * 2 ** candidate.failures)
-          if (banned.has(key) || candidate.failures > 8) candidates.delete(key)
+          // A seed we dropped as a seed ourselves has nothing for us: do not dial it again.
+          const useless = error._tag === "Dropped" && error.reason === "NotUseful"
+          if (banned.has(key) || useless || candidate.failures > 8) candidates.delete(key)
         }
         fillAll()
         yield* dialMore
@@ -550,6 +560,11 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       uploadRate = uploadRate * 0.6 + upTotal * 0.4
       if (ticks % CHOKE_ROUND_TICKS === 0) chokeRound()
       if (ticks % PEX_INTERVAL_TICKS === 0) sendPex()
+      if (ticks % NEED_PEERS_TICKS === 0 && !picker.isComplete && peers.size < Math.min(config.maxPeersPerTorrent, WANT_PEERS)) {
+        let dialable = 0
+        for (const candidate of candidates.values()) if (candidate.state === "idle" && candidate.nextAttemptAt <= now) dialable++
+        if (dialable === 0) yield* options.needPeers
+      }
       fillAll()
       yield* dialMore
       yield* publish

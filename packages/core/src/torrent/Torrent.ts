@@ -201,6 +201,7 @@ export const make = (
         config,
         mailbox,
         incoming,
+        needPeers: announcer?.needPeers ?? Effect.void,
         onComplete: Effect.gen(function* () {
           yield* update(() => ({ state: "seeding" as const }))
           yield* Deferred.succeed(completed, undefined)
