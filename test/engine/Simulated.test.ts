@@ -1,4 +1,4 @@
-import { MemoryStorage, Network, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
+import { MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
 import { MemoryNetwork, ScriptedPeer, TestTorrent } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, TestClock } from "effect"
