@@ -1,0 +1,56 @@
+/**
+ * Summarizes a V8 CPU profile (`node --cpu-prof`): the functions with the most self time, the
+ * share of garbage collection, and the time by package (effect, bitfiber core, node internals).
+ *
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof packages/cli/bin/bitfiber.js download ...
+ *   pnpm exec tsx bench/profile.ts /tmp/prof/CPU.*.cpuprofile [--top 25]
+ */
+import * as fs from "node:fs"
+import * as Args from "./support/Args.js"
+import * as Report from "./support/Report.js"
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+}
+
+interface Profile {
+  readonly nodes: ReadonlyArray<ProfileNode>
+  readonly samples: ReadonlyArray<number>
+  readonly timeDeltas: ReadonlyArray<number>
+}
+
+/** Where a function comes from, by its script's URL. */
+const origin = (url: string): string => {
+  if (url === "") return "(vm)"
+  if (url.startsWith("node:")) return "node internals"
+  const pkg = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url)
+  if (pkg !== null) return pkg[1]!
+  const own = /packages\/([^/]+)\//.exec(url)
+  return own === null ? url : `@bitfiber/${own[1]}`
+}
+
+const summarize = (file: string, top: number) => {
+  const profile = JSON.parse(fs.readFileSync(file, "utf8")) as Profile
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const selfMicros = new Map<number, number>()
+  profile.samples.forEach((id, i) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  const total = [...selfMicros.values()].reduce((a, b) => a + b, 0)
+  const functions = new Map<string, number>()
+  const origins = new Map<string, number>()
+  for (const [id, micros] of selfMicros) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame
+    const name = url === "" ? functionName : `${functionName || "(anonymous)"}  ${url.replace(/^file:\/\/.*?(node_modules|packages)\//, "$1/")}:${lineNumber + 1}`
+    functions.set(name, (functions.get(name) ?? 0) + micros)
+    const where = url === "" ? functionName : origin(url)
+    origins.set(where, (origins.get(where) ?? 0) + micros)
+  }
+  const percent = (micros: number) => Report.num((100 * micros) / total, 1)
+  const sorted = (map: Map<string, number>) => [...map].sort((a, b) => b[1] - a[1])
+  const idle = selfMicros.size === 0 ? 0 : (origins.get("(idle)") ?? 0)
+  console.log(`${file}: ${Report.num(total / 1e6)} s sampled, ${percent(idle)}% idle, ${percent(origins.get("(garbage collector)") ?? 0)}% GC`)
+  console.log(Report.table(["origin", "self %"], sorted(origins).slice(0, 12).map(([name, micros]) => [name, percent(micros)])))
+  console.log(Report.table(["function", "self %"], sorted(functions).slice(0, top).map(([name, micros]) => [name, percent(micros)])))
+}
+
+for (const file of Args.positional()) summarize(file, Args.count("top", 25))

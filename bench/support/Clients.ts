@@ -1,0 +1,189 @@
+/**
+ * The clients a benchmark races, each its own OS process under GNU time (see Usage.ts): the
+ * built bitfiber CLI, libtorrent through the interop harness's lt_client.py, and aria2c. All of
+ * them listen on and talk to 127.0.0.1 only.
+ *
+ * The harness's own launchers (test/interop/support) start programs directly, without GNU time,
+ * and Libtorrent.ts cannot be imported outside vitest (its Binaries.ts imports vitest), so the
+ * command lines are written here; aria2c's flags follow Aria2.ts.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Duration, Effect, type Scope } from "effect"
+import { freePort, type PeerAddress } from "../../test/interop/support/Ports.js"
+import type { ProcessError } from "../../test/interop/support/Process.js"
+import { spawnTimed, type Timed } from "./Usage.js"
+
+/** The workspace root. */
+export const root = path.resolve(import.meta.dirname, "../..")
+
+/** The built CLI: measured instead of the sources so that tsx's start-up is not billed to bitfiber. */
+export const bitfiberCli = path.join(root, "packages/cli/bin/bitfiber.js")
+
+const ltClient = path.join(root, "test/interop/support/lt_client.py")
+
+/** The python with Debian's libtorrent bindings (as the interop harness picks it). */
+export const python = process.env["BITFIBER_PYTHON"] ?? "/usr/bin/python3"
+
+/** Longest any client may live: a slow 1 GiB run on a busy 2-core machine stays well inside. */
+const lifetime = Duration.minutes(30)
+
+/** The three kinds of client a benchmark compares. */
+export type Kind = "bitfiber" | "libtorrent" | "aria2c"
+
+/** A leecher racing to download one torrent. */
+export interface Leecher {
+  readonly kind: Kind
+  readonly timed: Timed
+  /** Waits until it reports the download complete; returns seconds since it was started. */
+  readonly finished: (timeout: Duration.DurationInput) => Effect.Effect<number, ProcessError>
+}
+
+/** A seeder serving one torrent on 127.0.0.1:`port`. */
+export interface Seeder {
+  readonly kind: Kind
+  readonly port: number
+  readonly timed: Timed
+}
+
+/** What a leecher downloads and from whom. */
+export interface LeechOptions {
+  readonly torrentPath: string
+  /** Where the download goes; created if absent. */
+  readonly dir: string
+  /** Seeders to dial directly (aria2c cannot: it finds them through the torrent's tracker). */
+  readonly peers: ReadonlyArray<PeerAddress>
+}
+
+/** What a seeder serves: the torrent's data lies under `dataDir`. */
+export interface SeedOptions {
+  readonly torrentPath: string
+  readonly dataDir: string
+}
+
+const completion = (timed: Timed, pattern: RegExp) => (timeout: Duration.DurationInput) =>
+  Effect.map(timed.child.waitForLine(pattern, timeout), () => (Date.now() - timed.startedAt) / 1000)
+
+const mkdir = (dir: string) => Effect.sync(() => fs.mkdirSync(dir, { recursive: true }))
+
+/** `bitfiber download <torrent> -o dir --peer ... --port 0 --json`; complete at its `done` line. */
+export const bitfiberLeecher = (options: LeechOptions): Effect.Effect<Leecher, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* mkdir(options.dir)
+    const timed = yield* spawnTimed({
+      name: "bitfiber-leecher",
+      command: process.execPath,
+      args: [
+        bitfiberCli, "download", options.torrentPath, "-o", options.dir, "--port", "0", "--json",
+        ...options.peers.flatMap((peer) => ["--peer", `${peer.host}:${peer.port}`])
+      ],
+      lifetime
+    })
+    return { kind: "bitfiber", timed, finished: completion(timed, /^\{"type":"done"/) }
+  })
+
+/** `bitfiber seed <torrent> -o dataDir --port P --json`; ready once it has checked the data and listens. */
+export const bitfiberSeeder = (options: SeedOptions): Effect.Effect<Seeder, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const timed = yield* spawnTimed({
+      name: `bitfiber-seeder:${port}`,
+      command: process.execPath,
+      args: [bitfiberCli, "seed", options.torrentPath, "-o", options.dataDir, "--port", String(port), "--json"],
+      ready: /"state":"seeding"/,
+      readyPort: port,
+      readyTimeout: "5 minutes",
+      lifetime
+    })
+    return { kind: "bitfiber", port, timed }
+  })
+
+const ltReady = /^READY port=(\d+)$/
+
+/** A libtorrent leecher (lt_client.py leech); complete at its `FINISHED` line, after which it exits. */
+export const libtorrentLeecher = (options: LeechOptions): Effect.Effect<Leecher, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* mkdir(options.dir)
+    const timed = yield* spawnTimed({
+      name: "libtorrent-leecher",
+      command: python,
+      args: [
+        ltClient, "leech", "--torrent", options.torrentPath, "--dir", options.dir, "--port", "0",
+        ...options.peers.flatMap((peer) => ["--connect", `${peer.host}:${peer.port}`])
+      ],
+      lifetime
+    })
+    return { kind: "libtorrent", timed, finished: completion(timed, /^FINISHED$/) }
+  })
+
+/** A libtorrent seeder (lt_client.py seed); ready once it has verified its data. */
+export const libtorrentSeeder = (options: SeedOptions): Effect.Effect<Seeder, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const timed = yield* spawnTimed({
+      name: "libtorrent-seeder",
+      command: python,
+      args: [ltClient, "seed", "--torrent", options.torrentPath, "--dir", options.dataDir, "--port", "0"],
+      ready: ltReady,
+      readyTimeout: "5 minutes",
+      lifetime
+    })
+    const port = Number((yield* timed.child.waitForLine(ltReady))[1])
+    return { kind: "libtorrent", port, timed }
+  })
+
+const aria2Common = (port: number, dir: string) => [
+  "--no-conf=true",
+  "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+  "--interface=127.0.0.1", "--disable-ipv6=true", `--listen-port=${port}`,
+  // Re-announce every 2 s instead of the tracker's 30 min, so peers that start later are found.
+  "--bt-tracker-interval=2",
+  `--dir=${dir}`, "--file-allocation=none", "--allow-overwrite=true", "--auto-file-renaming=false",
+  "--summary-interval=1", "--console-log-level=notice", "--enable-color=false"
+]
+
+/** An aria2c leecher: it finds seeders through the torrent's (http) tracker; complete at "Download complete", then exits. */
+export const aria2Leecher = (options: Omit<LeechOptions, "peers">): Effect.Effect<Leecher, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* mkdir(options.dir)
+    const port = yield* freePort
+    const timed = yield* spawnTimed({
+      name: `aria2c-leecher:${port}`,
+      command: "aria2c",
+      args: [...aria2Common(port, options.dir), "--seed-time=0", options.torrentPath],
+      lifetime
+    })
+    return { kind: "aria2c", timed, finished: completion(timed, /Seeding is over\.|Download complete:/) }
+  })
+
+/** An aria2c seeder: checks the data (-V), then seeds until stopped; it announces itself to the tracker. */
+export const aria2Seeder = (options: SeedOptions): Effect.Effect<Seeder, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const timed = yield* spawnTimed({
+      name: `aria2c-seeder:${port}`,
+      command: "aria2c",
+      args: [
+        ...aria2Common(port, options.dataDir),
+        "--check-integrity=true", "--bt-seed-unverified=false", "--seed-ratio=0.0",
+        options.torrentPath
+      ],
+      ready: /listening on TCP port/,
+      readyTimeout: "5 minutes",
+      lifetime
+    })
+    const verified = yield* timed.child.waitForLine(/(Verification finished successfully)|Checksum error detected/, "5 minutes")
+    if (verified[1] === undefined) return yield* timed.child.failure("Unexpected", `data in ${options.dataDir} failed verification`)
+    return { kind: "aria2c", port, timed }
+  })
+
+/** Fails when the built CLI is missing; warns when the sources are newer than the build. */
+export const checkBuild = (): void => {
+  const built = path.join(root, "packages/cli/dist/main.js")
+  if (!fs.existsSync(built)) throw new Error("packages/cli/dist/main.js is missing: run `pnpm build` first")
+  const newest = (dir: string): number =>
+    fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+      .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
+      .reduce((latest, entry) => Math.max(latest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs), 0)
+  const sources = Math.max(newest(path.join(root, "packages/cli/src")), newest(path.join(root, "packages/core/src")))
+  if (sources > fs.statSync(built).mtimeMs) console.warn("warning: sources are newer than packages/cli/dist: run `pnpm build` for current figures")
+}
