@@ -8,6 +8,9 @@
  *   pnpm exec tsx bench/profile.ts /tmp/prof/CPU.*.cpuprofile [--top 25]
  */
 import * as fs from "node:fs"
+import { SourceMap } from "node:module"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Args from "./support/Args.js"
 import * as Report from "./support/Report.js"
 
@@ -23,6 +26,28 @@ interface Profile {
   readonly timeDeltas: ReadonlyArray<number>
 }
 
+type CallFrame = ProfileNode["callFrame"]
+
+const sourceMaps = new Map<string, SourceMap | undefined>()
+
+/** The frame's position in its original source, through the script's source map (the CLI is one bundle). */
+const original = (frame: CallFrame): CallFrame => {
+  if (!frame.url.startsWith("file://")) return frame
+  const script = fileURLToPath(frame.url)
+  if (!sourceMaps.has(script)) {
+    const file = `${script}.map`
+    sourceMaps.set(script, fs.existsSync(file) ? new SourceMap(JSON.parse(fs.readFileSync(file, "utf8")) as never) : undefined)
+  }
+  const entry = sourceMaps.get(script)?.findEntry(frame.lineNumber, frame.columnNumber)
+  if (entry === undefined || !("originalSource" in entry)) return frame
+  return {
+    functionName: frame.functionName,
+    url: `file://${path.resolve(path.dirname(script), entry.originalSource)}`,
+    lineNumber: entry.originalLine,
+    columnNumber: entry.originalColumn
+  }
+}
+
 /** Where a function comes from, by its script's URL. */
 const origin = (url: string): string => {
   if (url === "") return "(vm)"
@@ -35,13 +60,13 @@ const origin = (url: string): string => {
 
 const summarize = (file: string, top: number) => {
   const profile = JSON.parse(fs.readFileSync(file, "utf8")) as Profile
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const byId = new Map(profile.nodes.map((node) => [node.id, { ...node, callFrame: original(node.callFrame) }]))
   const selfMicros = new Map<number, number>()
   profile.samples.forEach((id, i) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
   const total = [...selfMicros.values()].reduce((a, b) => a + b, 0)
   const parent = new Map<number, number>()
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
-  const label = ({ columnNumber, functionName, lineNumber, url }: ProfileNode["callFrame"]) =>
+  const label = ({ columnNumber, functionName, lineNumber, url }: CallFrame) =>
     url === "" ? functionName : `${functionName || "(anonymous)"}  ${url.replace(/^file:\/\/.*?(node_modules|packages)\//, "$1/")}:${lineNumber + 1}:${columnNumber + 1}`
   const functions = new Map<string, number>()
   const origins = new Map<string, number>()

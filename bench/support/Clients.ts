@@ -178,8 +178,10 @@ export const aria2Seeder = (options: SeedOptions): Effect.Effect<Seeder, Process
 
 /** Fails when the built CLI is missing; warns when the sources are newer than the build. */
 export const checkBuild = (): void => {
-  const built = path.join(root, "packages/cli/dist/main.js")
-  if (!fs.existsSync(built)) throw new Error("packages/cli/dist/main.js is missing: run `pnpm build` first")
+  // Whatever the bin script loads (a bundle or tsc's output) is what gets measured.
+  const target = /import "(.+)"/.exec(fs.readFileSync(bitfiberCli, "utf8"))?.[1] ?? "../dist/main.js"
+  const built = path.resolve(path.dirname(bitfiberCli), target)
+  if (!fs.existsSync(built)) throw new Error(`${path.relative(root, built)} is missing: run \`pnpm build\` first`)
   const newest = (dir: string): number =>
     fs.readdirSync(dir, { withFileTypes: true, recursive: true })
       .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
