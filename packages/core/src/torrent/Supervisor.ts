@@ -99,6 +99,8 @@ interface Candidate {
 }
 
 const TICK_MILLIS = 1000
+/** Piece buffers kept for reuse. */
+const MAX_SPARE_BUFFERS = 16
 const PEX_INTERVAL_TICKS = 60
 /** Below this many peers, with nobody left to dial, the trackers are asked for more (every 30 s at most). */
 const WANT_PEERS = 10
@@ -142,6 +144,8 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     const peerIds = new Set<string>()
     const connections = yield* FiberMap.make<string>()
     const verifyQueue = yield* Queue.unbounded<PieceAssembler.CompletePiece>()
+    // Piece buffers handed back by the verifier once written, reused by the next pieces.
+    const spareBuffers: Array<Buffer> = []
     let choker = Choker.make({ regularSlots: config.uploadSlots })
     let pendingWriteBytes = 0
     let verifiedBytes = 0
@@ -449,7 +453,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       }
       let assembler = assemblers.get(message.index)
       if (assembler === undefined) {
-        assembler = PieceAssembler.PieceAssembler.make(info, message.index)
+        assembler = PieceAssembler.PieceAssembler.make(info, message.index, spareBuffers.pop())
         assemblers.set(message.index, assembler)
       }
       const added = assembler.add(message.begin, message.block, key)
@@ -625,6 +629,10 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           const outcome = yield* PieceAssembler.verifyAndWrite(storage, piece).pipe(
             Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
           )
+          // Only whole-piece buffers of our own allocation go back (never a slice of a shared pool).
+          if (piece.data.buffer.byteLength === info.pieceLength && spareBuffers.length < MAX_SPARE_BUFFERS) {
+            spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
+          }
           yield* Queue.offer(mailbox, outcome)
         })
       )

@@ -81,7 +81,9 @@ export const make = (options: Options = {}): Framer => {
         if (error !== undefined) return Either.left(error)
         at += length
       } else {
-        body = new Uint8Array(length)
+        // Not zero-filled: every byte is overwritten before the frame is decoded.
+        const raw = Buffer.allocUnsafe(length)
+        body = new Uint8Array(raw.buffer, raw.byteOffset, length)
         bodyFilled = 0
       }
     }
