@@ -9,7 +9,7 @@
 seed/leech print "READY port=N" once listening (a seeder: once its data is verified), a JSON
 status line every --interval seconds, JSON "alert" lines for tracker/peer/errors, and a leecher
 prints "FINISHED" and exits 0 when complete. Stdin takes commands, one a line:
-"connect HOST PORT", "reannounce", "status".
+"connect HOST PORT", "reannounce", "status", "download-limit BYTES_PER_SECOND" (0: none).
 """
 import argparse
 import json
@@ -84,6 +84,10 @@ def read_commands(h, ses):
             elif words == ["reannounce"]:
                 h.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
                 emit({"event": "command", "reannounce": True})
+            elif words[:1] == ["download-limit"] and len(words) == 2:
+                # The torrent's own limit: libtorrent exempts local peers from the session's.
+                h.set_download_limit(int(words[1]))
+                emit({"event": "command", "download-limit": int(words[1])})
             elif words == ["status"]:
                 emit(status_of(h, ses))
             elif words:
