@@ -151,6 +151,7 @@ const run = (
     // Uploads and rejects in the outbox: what the peer's requests make us queue, bounded against floods.
     let queuedForRequests = 0
     let lastWriteAt = yield* Clock.currentTimeMillis
+    let lastReadAt = lastWriteAt
     const link: PeerLink = {
       key: address,
       address: connection.remote,
@@ -251,10 +252,8 @@ const run = (
     const reader = Effect.gen(function* () {
       if (wire.rest.length > 0) yield* deliver(wire.rest)
       while (true) {
-        const chunks = yield* wire.pull.pipe(
-          Effect.mapError(lost(address, "wire")),
-          Effect.timeoutFail({ duration: config.idleTimeout, onTimeout: () => new IdleTimeout({ address }) })
-        )
+        const chunks = yield* wire.pull.pipe(Effect.mapError(lost(address, "wire")))
+        lastReadAt = yield* Clock.currentTimeMillis
         for (const chunk of chunks) yield* deliver(chunk)
       }
     })
@@ -300,14 +299,21 @@ const run = (
       }
     })
 
+    // One timer per connection for both directions, not one per read: keep-alives when we have
+    // been silent, and the idle timeout when the peer has.
     const keepAliveMillis = Duration.toMillis(config.keepAliveInterval)
-    const keepAlive = Effect.gen(function* () {
+    const idleMillis = Duration.toMillis(config.idleTimeout)
+    const watchdog = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
+      if (now - lastReadAt >= idleMillis) return yield* new IdleTimeout({ address })
       if (now - lastWriteAt >= keepAliveMillis) Queue.unsafeOffer(outbox, Message.KeepAlive)
-    }).pipe(Effect.repeat(Schedule.spaced(config.keepAliveInterval)), Effect.zipRight(Effect.never))
+    }).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1, Math.min(keepAliveMillis, idleMillis) / 4)))),
+      Effect.zipRight(Effect.never)
+    )
 
     yield* Queue.offer(ctx.events, { _tag: "PeerConnected", link })
-    return yield* Effect.all([reader, writer, keepAlive, Deferred.await(dropped)], {
+    return yield* Effect.all([reader, writer, watchdog, Deferred.await(dropped)], {
       concurrency: "unbounded",
       discard: true
     }).pipe(Effect.zipRight(Effect.never))
