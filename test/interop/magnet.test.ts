@@ -21,7 +21,12 @@ Interop.describeInterop("bitfiber from a magnet link and from peer exchange", ["
       const root = yield* Interop.tempDir("magnet")
       const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "seed"), files, seed: "magnet" })
       const tracker = yield* Interop.opentracker()
-      const torrentPath = yield* Interop.mktorrent({ path: join(seedDir, "payload"), out: join(root, "payload.torrent"), announce: [tracker.httpUrl], pieceLength: 32 * 1024 })
+      const torrentPath = yield* Interop.mktorrent({
+        path: join(seedDir, "payload"),
+        out: join(root, "payload.torrent"),
+        announce: [tracker.httpUrl],
+        pieceLength: 32 * 1024
+      })
       const info = yield* Interop.libtorrentInfo(torrentPath)
       yield* tracker.addInfoHash(info.infoHash)
       const seeder = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir })
@@ -43,7 +48,11 @@ Interop.describeInterop("bitfiber from a magnet link and from peer exchange", ["
     Effect.gen(function*() {
       const root = yield* Interop.tempDir("pex")
       const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "seed"), files, seed: "pex" })
-      const torrentPath = yield* Interop.mktorrent({ path: join(seedDir, "payload"), out: join(root, "payload.torrent"), pieceLength: 32 * 1024 })
+      const torrentPath = yield* Interop.mktorrent({
+        path: join(seedDir, "payload"),
+        out: join(root, "payload.torrent"),
+        pieceLength: 32 * 1024
+      })
       const seeder = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir })
       // The middle peer knows the seeder but is throttled to a trickle, so it cannot be the source.
       const middle = yield* Interop.libtorrentLeecher({ torrentPath, saveDir: join(root, "middle") })

@@ -48,7 +48,11 @@ Interop.describeInterop("bitfiber seeds to real leechers", ["mktorrent", "libtor
   it.scopedLive("a libtorrent leecher that dials it gets identical bytes", () =>
     Effect.gen(function*() {
       const { expected, root, seeding, session, torrentPath } = yield* bitfiberSeeder("seed-lt")
-      const leecher = yield* Interop.libtorrentLeecher({ torrentPath, saveDir: join(root, "lt"), peers: [{ host: "127.0.0.1", port: session.port }] })
+      const leecher = yield* Interop.libtorrentLeecher({
+        torrentPath,
+        saveDir: join(root, "lt"),
+        peers: [{ host: "127.0.0.1", port: session.port }]
+      })
       yield* leecher.waitFinished("60 seconds")
       expect(yield* Interop.sha256Dir(join(root, "lt"))).toEqual(expected)
       yield* waitUntil("the seeder counting its upload", Effect.map(seeding.progress, (p) => p.uploaded >= totalSize), "5 seconds")
@@ -72,12 +76,20 @@ Interop.describeInterop("bitfiber seeds to real leechers", ["mktorrent", "libtor
     Effect.gen(function*() {
       const root = yield* Interop.tempDir("relay")
       const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "a"), files, seed: "relay" })
-      const torrentPath = yield* Interop.mktorrent({ path: join(seedDir, "payload"), out: join(root, "payload.torrent"), pieceLength: 32 * 1024 })
+      const torrentPath = yield* Interop.mktorrent({
+        path: join(seedDir, "payload"),
+        out: join(root, "payload.torrent"),
+        pieceLength: 32 * 1024
+      })
       const expected = yield* Interop.sha256Dir(seedDir)
       const a = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir })
 
       const b = yield* bitfiberSession()
-      const relay = yield* b.add({ torrent: yield* readTorrent(torrentPath), directory: join(root, "b"), peers: [{ host: "127.0.0.1", port: a.port }] })
+      const relay = yield* b.add({
+        torrent: yield* readTorrent(torrentPath),
+        directory: join(root, "b"),
+        peers: [{ host: "127.0.0.1", port: a.port }]
+      })
       yield* waitCompleted(relay, "60 seconds")
       expect(yield* Interop.sha256Dir(join(root, "b"))).toEqual(expected)
       yield* a.process.stop

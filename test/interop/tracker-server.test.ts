@@ -24,9 +24,15 @@ const ourTracker = (protocol: "http" | "udp", name: string) =>
     const announceUrl = (protocol === "http" ? server.http : server.udp)!.announceUrl
     const root = yield* Interop.tempDir(name)
     const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "seed"), files, seed: name })
-    const torrentPath = yield* Interop.mktorrent({ path: join(seedDir, "payload"), out: join(root, "payload.torrent"), announce: [announceUrl], pieceLength: 32 * 1024 })
+    const torrentPath = yield* Interop.mktorrent({
+      path: join(seedDir, "payload"),
+      out: join(root, "payload.torrent"),
+      announce: [announceUrl],
+      pieceLength: 32 * 1024
+    })
     // A leecher that asks before the seeder's `started` is in waits a whole interval.
-    const waitForPeers = (peers: number) => waitUntil(`${peers} peer(s) at our tracker`, Effect.map(server.size, (size) => size.peers >= peers))
+    const waitForPeers = (peers: number) =>
+      waitUntil(`${peers} peer(s) at our tracker`, Effect.map(server.size, (size) => size.peers >= peers))
     return { root, seedDir, torrentPath, announceUrl, waitForPeers, expected: yield* Interop.sha256Dir(seedDir) }
   })
 

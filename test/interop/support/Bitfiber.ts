@@ -25,6 +25,8 @@ export class BitfiberTimeout extends Data.TaggedError("BitfiberTimeout")<{
 export const readTorrent = (path: string): Effect.Effect<Uint8Array> =>
   Effect.promise(async () => new Uint8Array(await readFile(path)))
 
+const within = (timeout: Duration.DurationInput) => `within ${Duration.format(Duration.decode(timeout))}`
+
 /** Waits (real clock) until `torrent` has every piece verified and flushed; fails with its progress on timeout. */
 export const waitCompleted = (
   torrent: Torrent.Torrent,
@@ -32,12 +34,10 @@ export const waitCompleted = (
 ): Effect.Effect<void, Torrent.TorrentError | BitfiberTimeout> =>
   live(
     torrent.completed.pipe(
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new BitfiberTimeout({ what: `${torrent.metainfo.info.name} not complete within ${Duration.format(Duration.decode(timeout))}`, progress: undefined })
-      }),
-      Effect.catchTag("BitfiberTimeout", (error) =>
-        Effect.flatMap(torrent.progress, (progress) => Effect.fail(new BitfiberTimeout({ what: error.what, progress }))))
+      Effect.timeout(timeout),
+      Effect.catchTag("TimeoutException", () =>
+        Effect.flatMap(torrent.progress, (progress) =>
+          Effect.fail(new BitfiberTimeout({ what: `${torrent.metainfo.info.name} not complete ${within(timeout)}`, progress }))))
     )
   )
 
@@ -53,7 +53,7 @@ export const waitUntil = <E, R>(
     }).pipe(
       Effect.timeoutFail({
         duration: timeout,
-        onTimeout: () => new BitfiberTimeout({ what: `${what} not within ${Duration.format(Duration.decode(timeout))}`, progress: undefined })
+        onTimeout: () => new BitfiberTimeout({ what: `${what}: not ${within(timeout)}`, progress: undefined })
       })
     )
   )
@@ -70,6 +70,9 @@ export const scrapeCounts = (announceUrl: string, infoHashHex: string): Effect.E
 export const waitForSeeds = (announceUrl: string, infoHashHex: string, seeds: number, timeout: Duration.DurationInput = "20 seconds") =>
   waitUntil(
     `${seeds} seeder(s) at ${announceUrl}`,
-    Effect.map(scrapeCounts(announceUrl, infoHashHex).pipe(Effect.option), (counts) => counts._tag === "Some" && counts.value.complete >= seeds),
+    scrapeCounts(announceUrl, infoHashHex).pipe(
+      Effect.map((counts) => counts.complete >= seeds),
+      Effect.orElseSucceed(() => false)
+    ),
     timeout
   )
