@@ -523,7 +523,10 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           // Back off exponentially from 5 s up to 10 minutes; forget addresses that never answer.
           candidate.nextAttemptAt = now + Math.min(600_000, 5_000 * 2 ** candidate.failures)
           // A seed we dropped as a seed ourselves has nothing for us: do not dial it again.
-          const useless = error._tag === "Dropped" && error.reason === "NotUseful"
+          // Never dial again: a seed we do not need, or our own address handed back by a tracker.
+          const useless =
+            (error._tag === "Dropped" && error.reason === "NotUseful") ||
+            (error._tag === "HandshakeFailed" && error.reason === "SelfConnection")
           if (banned.has(key) || useless || candidate.failures > 8) candidates.delete(key)
         }
         fillAll()
