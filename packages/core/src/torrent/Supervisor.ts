@@ -527,6 +527,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           const useless =
             (error._tag === "Dropped" && error.reason === "NotUseful") ||
             (error._tag === "HandshakeFailed" && error.reason === "SelfConnection")
+          if (error._tag === "HandshakeFailed" && error.reason === "SelfConnection") banned.add(key)
           if (banned.has(key) || useless || candidate.failures > 8) candidates.delete(key)
         }
         fillAll()
