@@ -6,10 +6,14 @@
  * A connection is a pair of byte pipes with TCP-like flow control: bytes in flight plus bytes not
  * yet read count against a window, and a `write` that leaves more than the window outstanding
  * waits until the reader catches up — so a peer that stops reading blocks its writer.
+ *
+ * Every random choice (jitter, UDP loss, duplication, reordering, `corrupt` functions given the
+ * generator) draws from one generator seeded by `Options.seed`, so a run replays from its seed.
  */
 import { Clock, type Context, Duration, Effect, FiberSet, Layer, Option, Stream } from "effect"
 import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError } from "../net/Network.js"
 import { DelayQueue } from "./internal/DelayQueue.js"
+import { Prng } from "./Seed.js"
 
 /** The `Network` service as seen from one host. */
 export type NetworkView = Context.Tag.Service<Network>
@@ -21,7 +25,9 @@ export type NetworkView = Context.Tag.Service<Network>
 export interface Link {
   /** One-way delay of every chunk or datagram; a connect takes a round trip. */
   readonly latency?: Duration.DurationInput
-  /** Bytes per second a connection's writer can push onto the link (TCP only). */
+  /** Extra delay drawn uniformly from [0, jitter] per chunk or datagram; a byte stream keeps its order. */
+  readonly jitter?: Duration.DurationInput
+  /** Bytes per second each connection's writer can push onto the link (TCP only): a throttle. */
   readonly bandwidth?: number
   /** `connect` fails with `Refused` at once, as if nothing listened. */
   readonly refuse?: boolean
@@ -29,8 +35,24 @@ export interface Link {
   readonly blackhole?: boolean
   /** Each connection is reset once this many bytes have passed in this direction. */
   readonly cutAfterBytes?: number
-  /** Rewrites every chunk or datagram in transit (bytes are the sender's copy; may be changed in place). */
-  readonly corrupt?: (bytes: Uint8Array) => Uint8Array
+  /**
+   * Rewrites every chunk or datagram in transit (bytes are the sender's copy; may be changed in
+   * place), drawing any randomness from `random`, the switchboard's seeded generator.
+   */
+  readonly corrupt?: (bytes: Uint8Array, random: Prng) => Uint8Array
+  /**
+   * Nothing is delivered while set (TCP): bytes wait in the link and count against the window,
+   * so the writer blocks as if the reader had stopped reading. Clearing it delivers them in order.
+   */
+  readonly stall?: boolean
+  /** UDP: probability in [0, 1] that a datagram is lost. */
+  readonly drop?: number
+  /** UDP: probability in [0, 1] that a datagram arrives twice. */
+  readonly duplicate?: number
+  /** UDP: probability in [0, 1] that a datagram is held back by `reorderDelay`, so later ones overtake it. */
+  readonly reorder?: number
+  /** UDP: how long a reordered datagram is held back (default 100 ms). */
+  readonly reorderDelay?: Duration.DurationInput
 }
 
 /** Which traffic a `Link` applies to: by sending and receiving host, either absent = any. */
@@ -45,6 +67,8 @@ export interface Options {
   readonly window?: number
   /** Datagrams queued per UDP socket before new ones are dropped (default 1024). */
   readonly udpBuffer?: number
+  /** Seed of the generator behind jitter, UDP faults and `corrupt` (default 0). */
+  readonly seed?: number
 }
 
 /** The shared state of one simulated network. */
@@ -61,10 +85,22 @@ export interface Switchboard {
    * Evaluated on every connect, write and send, so changes apply to open connections too.
    */
   readonly setLink: (match: LinkMatch, link: Link) => Effect.Effect<void>
+  /**
+   * Adds a rule on top of the others (never replacing one) and returns the effect that removes
+   * it again: a fault that comes and goes, as `FaultPlan` schedules them.
+   */
+  readonly addLink: (match: LinkMatch, link: Link) => Effect.Effect<Effect.Effect<void>>
   /** Removes every link rule. */
   readonly clearLinks: Effect.Effect<void>
   /** The effective settings for traffic from host `from` to host `to`. */
   readonly link: (from: string, to: string) => Link
+  /**
+   * Resets every open connection with a direction matching `match` (both ends fail with
+   * `Reset`), as a cable cut or a middlebox dropping state would; returns how many were cut.
+   */
+  readonly cut: (match: LinkMatch) => Effect.Effect<number>
+  /** The generator behind the network's random faults. */
+  readonly random: Prng
 }
 
 /** Default `Options.window`: 256 KiB, a typical TCP receive window. */
@@ -80,8 +116,15 @@ const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST
 
 const isWildcard = (host: string): boolean => host === "0.0.0.0" || host === "::" || host === ""
 
-const latencyMillis = (link: Link): number =>
-  link.latency === undefined ? 0 : Duration.toMillis(Duration.decode(link.latency))
+const millis = (duration: Duration.DurationInput | undefined): number =>
+  duration === undefined ? 0 : Duration.toMillis(Duration.decode(duration))
+
+const latencyMillis = (link: Link): number => millis(link.latency)
+
+const DEFAULT_REORDER_DELAY = 100
+
+const matches = (match: LinkMatch, from: string, to: string): boolean =>
+  (match.from ?? from) === from && (match.to ?? to) === to
 
 interface HostPorts {
   readonly tcp: Set<number>
@@ -105,17 +148,32 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
   Effect.sync(() => {
     const window = options?.window ?? DEFAULT_WINDOW
     const udpBuffer = options?.udpBuffer ?? DEFAULT_UDP_BUFFER
+    const random = new Prng(options?.seed ?? 0)
     const rules: Array<{ readonly match: LinkMatch; link: Link }> = []
     const hosts = new Map<string, HostPorts>()
     const listeners = new Map<string, (client: Address) => Connection>()
     const sockets = new Map<string, DelayQueue<Datagram, never>>()
+    // Open connections, for `cut`, and their pipes, woken when the rules change (a stall ends).
+    const open = new Set<{ readonly up: Pipe; readonly down: Pipe; readonly reset: (now: number) => void }>()
 
     const link = (from: string, to: string): Link => {
       let merged: Link = {}
       for (const rule of rules) {
-        if ((rule.match.from ?? from) === from && (rule.match.to ?? to) === to) merged = { ...merged, ...rule.link }
+        if (matches(rule.match, from, to)) merged = { ...merged, ...rule.link }
       }
       return merged
+    }
+
+    const rulesChanged = () => {
+      for (const connection of open) {
+        connection.up.queue.notify()
+        connection.down.queue.notify()
+      }
+    }
+
+    const jitterMillis = (settings: Link): number => {
+      const jitter = Math.floor(millis(settings.jitter))
+      return jitter > 0 ? random.int(0, jitter) : 0
     }
 
     const portsOf = (host: string): HostPorts => {
@@ -154,7 +212,7 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
     const makePipe = (from: Address, to: Address): Pipe => ({
       from: from.host,
       to: to.host,
-      queue: new DelayQueue(),
+      queue: new DelayQueue(() => link(from.host, to.host).stall === true),
       sent: 0,
       busyUntil: 0
     })
@@ -166,6 +224,12 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
       const reset = (now: number) => {
         up.queue.finish(Math.max(now, up.queue.lastAt), Option.some(new NetworkError({ reason: "Reset", address: formatAddress(client) })))
         down.queue.finish(Math.max(now, down.queue.lastAt), Option.some(new NetworkError({ reason: "Reset", address: formatAddress(server) })))
+      }
+      const entry = { up, down, reset }
+      open.add(entry)
+      let ends = 2
+      const endClosed = () => {
+        if (--ends === 0) open.delete(entry)
       }
       const end = (local: Address, remote: Address, incoming: Pipe, outgoing: Pipe, onClose: () => void): Connection => {
         const label = formatAddress(remote)
@@ -188,11 +252,11 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
             // A copy, so the caller may reuse its buffer and `corrupt` may change it in place.
             const passed = cut ? bytes.slice(0, Math.max(0, limit - outgoing.sent)) : bytes.slice()
             if (passed.length > 0) {
-              const payload = settings.corrupt === undefined ? passed : settings.corrupt(passed)
+              const payload = settings.corrupt === undefined ? passed : settings.corrupt(passed, random)
               const serialization = settings.bandwidth === undefined ? 0 : (payload.length * 1000) / settings.bandwidth
               outgoing.busyUntil = Math.max(now, outgoing.busyUntil) + serialization
               // Never before earlier chunks: a byte stream keeps its order even if the latency drops.
-              const at = Math.max(outgoing.busyUntil + latencyMillis(settings), outgoing.queue.lastAt)
+              const at = Math.max(Math.ceil(outgoing.busyUntil + latencyMillis(settings) + jitterMillis(settings)), outgoing.queue.lastAt)
               outgoing.queue.push(payload, payload.length, at)
               outgoing.sent += passed.length
             }
@@ -219,6 +283,7 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
               closed = true
               outgoing.queue.finish(now + latencyMillis(link(outgoing.from, outgoing.to)), Option.none())
               incoming.queue.discard()
+              endClosed()
               onClose()
             })
           )
@@ -319,10 +384,16 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
                 if (inbox.isDiscarded) return Effect.fail(new NetworkError({ reason: "Closed", address: formatAddress(to) }))
                 const settings = link(bound.host, to.host)
                 const target = sockets.get(formatAddress(to))
-                if (target === undefined || settings.blackhole === true || target.count >= udpBuffer) return Effect.void
-                const copy = bytes.slice()
-                const payload = settings.corrupt === undefined ? copy : settings.corrupt(copy)
-                target.push({ bytes: payload, from: bound }, payload.length, now + latencyMillis(settings))
+                if (target === undefined || settings.blackhole === true || random.chance(settings.drop ?? 0)) return Effect.void
+                const copies = random.chance(settings.duplicate ?? 0) ? 2 : 1
+                for (let copy = 0; copy < copies && target.count < udpBuffer; copy++) {
+                  const fresh = bytes.slice()
+                  const payload = settings.corrupt === undefined ? fresh : settings.corrupt(fresh, random)
+                  const held = random.chance(settings.reorder ?? 0)
+                    ? settings.reorderDelay === undefined ? DEFAULT_REORDER_DELAY : millis(settings.reorderDelay)
+                    : 0
+                  target.push({ bytes: payload, from: bound }, payload.length, Math.ceil(now + latencyMillis(settings) + jitterMillis(settings) + held))
+                }
                 return Effect.void
               }),
             datagrams: Stream.repeatEffectOption(inbox.take)
@@ -335,15 +406,41 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
     return {
       network,
       link,
+      random,
       setLink: (match, settings) =>
         Effect.sync(() => {
           const existing = rules.find((rule) => rule.match.from === match.from && rule.match.to === match.to)
           if (existing === undefined) rules.push({ match, link: settings })
           else existing.link = settings
+          rulesChanged()
+        }),
+      addLink: (match, settings) =>
+        Effect.sync(() => {
+          const rule = { match, link: settings }
+          rules.push(rule)
+          rulesChanged()
+          return Effect.sync(() => {
+            const index = rules.indexOf(rule)
+            if (index >= 0) rules.splice(index, 1)
+            rulesChanged()
+          })
         }),
       clearLinks: Effect.sync(() => {
         rules.length = 0
-      })
+        rulesChanged()
+      }),
+      cut: (match) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          let count = 0
+          for (const connection of open) {
+            const { down, up } = connection
+            if (!matches(match, up.from, up.to) && !matches(match, down.from, down.to)) continue
+            if (up.queue.isFinished && down.queue.isFinished) continue
+            connection.reset(now)
+            count++
+          }
+          return count
+        })
     }
   })
 

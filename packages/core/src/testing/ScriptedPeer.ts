@@ -16,6 +16,7 @@ import { Bitfield } from "../picker/Bitfield.js"
 import * as Framer from "../wire/Framer.js"
 import * as Handshake from "../wire/Handshake.js"
 import * as Message from "../wire/Message.js"
+import { Prng } from "./Seed.js"
 
 /** Why a script stopped before its end. */
 export class ScriptError extends Data.TaggedError("ScriptError")<{
@@ -291,14 +292,37 @@ export const connect = (
 // ---------------------------------------------------------------------------------------------
 // The seeder
 
-/** Ways a seeder can misbehave; all off by default. */
+/**
+ * Ways a seeder can misbehave; all off by default. Those that replace the bitfield (`garbage`,
+ * `lengthPrefix`, `badBitfield`) send it instead of a valid one and then keep reading.
+ */
 export interface Behaviour {
   /** Serve bytes of this piece inverted, so it fails its hash check. */
   readonly corruptPiece?: number
+  /** Serve every block inverted: no piece it sends passes its hash check. */
+  readonly corruptAll?: boolean
   /** Close the connection after sending this many blocks. */
   readonly disconnectAfterBlocks?: number
   /** Answer the handshake with another info-hash. */
   readonly wrongInfoHash?: boolean
+  /** Send this many random bytes (from `seed`) where the bitfield belongs. */
+  readonly garbage?: number
+  /** Send a frame header with this length prefix (say 0xffffffff, 4 GiB) and a trickle of payload. */
+  readonly lengthPrefix?: number
+  /** Send a malformed bitfield: spare bits past the last piece set, or one byte too long. */
+  readonly badBitfield?: "spareBits" | "wrongLength"
+  /** After the bitfield, announce a piece one past the last with `have`. */
+  readonly haveOutOfRange?: boolean
+  /** After the bitfield, push this many blocks of random bytes that were never requested. */
+  readonly unrequestedBlocks?: number
+  /** Send everything after the handshake one byte at a time, this far apart (slow-loris). */
+  readonly slowLoris?: Duration.DurationInput
+  /** Never unchoke (requests are never served). */
+  readonly chokeForever?: boolean
+  /** Wait this long before serving each block: a slow seeder. */
+  readonly serveDelay?: Duration.DurationInput
+  /** Seed of the random bytes `garbage` and `unrequestedBlocks` send (default 0). */
+  readonly seed?: number
 }
 
 /** What a seeder serves. */
@@ -317,6 +341,8 @@ export interface SeedOptions {
 /** Largest request a seeder serves (libtorrent's limit too); larger ones are ignored. */
 export const MAX_REQUEST_LENGTH = 128 * 1024
 
+const BLOCK_LENGTH = 16 * 1024
+
 const stablePeerId = (local: Address): PeerId.PeerId => {
   const id = new Uint8Array(20)
   id.set(Buffer.from("-BFTEST-", "latin1"))
@@ -326,6 +352,23 @@ const stablePeerId = (local: Address): PeerId.PeerId => {
 
 const invert = (bytes: Uint8Array): Uint8Array => bytes.map((byte) => byte ^ 0xff)
 
+/** Writes `bytes` one byte every `interval`. */
+const drip = (wire: Wire, bytes: Uint8Array, interval: Duration.DurationInput): Effect.Effect<void, ScriptError> =>
+  Effect.forEach(bytes, (_, i) => Effect.zipRight(wire.write(bytes.subarray(i, i + 1)), Effect.sleep(interval)), {
+    discard: true
+  })
+
+/** The bitfield message to send in place of a valid one, per `badBitfield`. */
+const badBitfieldBytes = (have: Bitfield, kind: "spareBits" | "wrongLength"): Uint8Array => {
+  const bytes = Uint8Array.from(have.bytes)
+  if (kind === "wrongLength") return Message.encode(Message.Bitfield(Buffer.concat([bytes, new Uint8Array([0xff])])))
+  // With no spare bits (a multiple of 8 pieces), a byte too many is the only way to be wrong.
+  const spare = bytes.length * 8 - have.size
+  if (spare === 0) return badBitfieldBytes(have, "wrongLength")
+  bytes[bytes.length - 1]! |= 1
+  return Message.encode(Message.Bitfield(bytes))
+}
+
 /**
  * An honest seeder's session (unless `behaviour` says otherwise): handshake, a bitfield of its
  * pieces, unchoke on interested, then serve every valid request while unchoked, until the peer
@@ -334,6 +377,7 @@ const invert = (bytes: Uint8Array): Uint8Array => bytes.map((byte) => byte ^ 0xf
 export const seed = (options: SeedOptions): Step => (wire) =>
   Effect.gen(function* () {
     const { behaviour = {}, info } = options
+    const random = new Prng(behaviour.seed ?? 0)
     const have = options.pieces === undefined ? Bitfield.full(info.pieceCount) : Bitfield.empty(info.pieceCount)
     for (const index of options.pieces ?? []) have.add(index)
     const announcedHash = behaviour.wrongInfoHash === true
@@ -342,7 +386,26 @@ export const seed = (options: SeedOptions): Step => (wire) =>
     const peerId = options.peerId ?? stablePeerId(wire.connection.local)
     yield* sendHandshake(Handshake.make({ infoHash: announcedHash, peerId }))(wire)
     yield* expectHandshake({ infoHash: options.infoHash })(wire)
-    yield* wire.send(Message.Bitfield(have.bytes))
+
+    const slowLoris = behaviour.slowLoris
+    const write = (bytes: Uint8Array) => (slowLoris === undefined ? wire.write(bytes) : drip(wire, bytes, slowLoris))
+    const send = (...messages: ReadonlyArray<Message.Message>) => write(Message.encodeAll(messages))
+
+    if (behaviour.garbage !== undefined) yield* write(random.fill(new Uint8Array(behaviour.garbage)))
+    else if (behaviour.lengthPrefix !== undefined) {
+      const header = new Uint8Array(5)
+      new DataView(header.buffer).setUint32(0, behaviour.lengthPrefix >>> 0)
+      header[4] = Message.Id.Piece
+      yield* write(header)
+      yield* write(new Uint8Array(1024))
+    } else if (behaviour.badBitfield !== undefined) yield* write(badBitfieldBytes(have, behaviour.badBitfield))
+    else yield* send(Message.Bitfield(have.bytes))
+    if (behaviour.haveOutOfRange === true) yield* send(Message.Have(info.pieceCount))
+    for (let i = 0; i < (behaviour.unrequestedBlocks ?? 0); i++) {
+      const index = i % info.pieceCount
+      const length = Math.min(BLOCK_LENGTH, Metainfo.pieceSize(info, index))
+      yield* send(Message.Piece(index, 0, random.fill(new Uint8Array(length))))
+    }
 
     let choked = true
     let blocks = 0
@@ -350,17 +413,19 @@ export const seed = (options: SeedOptions): Step => (wire) =>
       const received = yield* wire.receive
       if (Option.isNone(received)) return
       const message = received.value
-      if (message._tag === "Interested" && choked) {
+      if (message._tag === "Interested" && choked && behaviour.chokeForever !== true) {
         choked = false
-        yield* wire.send(Message.Unchoke)
+        yield* send(Message.Unchoke)
       } else if (message._tag === "Request" && !choked) {
         const { index, begin, length } = message
         const valid = have.has(index) && length > 0 && length <= MAX_REQUEST_LENGTH &&
           begin + length <= Metainfo.pieceSize(info, index)
         if (!valid) continue
+        if (behaviour.serveDelay !== undefined) yield* Effect.sleep(behaviour.serveDelay)
         const start = index * info.pieceLength + begin
         const block = options.content.subarray(start, start + length)
-        yield* wire.send(Message.Piece(index, begin, behaviour.corruptPiece === index ? invert(block) : block))
+        const corrupt = behaviour.corruptAll === true || behaviour.corruptPiece === index
+        yield* send(Message.Piece(index, begin, corrupt ? invert(block) : block))
         blocks++
         if (behaviour.disconnectAfterBlocks !== undefined && blocks >= behaviour.disconnectAfterBlocks) {
           return yield* wire.connection.close
@@ -373,3 +438,82 @@ export const seed = (options: SeedOptions): Step => (wire) =>
 export const seeder = (
   options: SeedOptions & { readonly address: Address }
 ): Effect.Effect<Listening, NetworkError, Network | Scope.Scope> => listen(options.address, seed(options))
+
+// ---------------------------------------------------------------------------------------------
+// The leecher
+
+/** Ways a leecher can misbehave against a seeder; all off by default (then it just reads). */
+export interface LeechBehaviour {
+  /** Send this many distinct valid requests at once, ignoring choking. */
+  readonly requestFlood?: number
+  /** Send this many request-then-cancel pairs. */
+  readonly cancelStorm?: number
+  /** Request blocks before being unchoked (before even saying interested). */
+  readonly requestWhileChoked?: boolean
+  /** Request a piece that does not exist, or a block longer than any client serves (128 KiB + 1). */
+  readonly badRequest?: "outOfRange" | "overLong"
+  /** Never read anything the seeder sends (its writes pile up against the window). */
+  readonly stopReading?: boolean
+}
+
+/** What a leecher asks for. */
+export interface LeechOptions {
+  readonly info: Metainfo.Info
+  readonly infoHash: InfoHash.InfoHash
+  readonly peerId?: PeerId.PeerId
+  readonly behaviour?: LeechBehaviour
+  /** Say we support the fast extension (BEP 6), so the seeder answers refused requests with `reject`. */
+  readonly fast?: boolean
+}
+
+/** Every block of the torrent as requests, in order. */
+const allBlocks = (info: Metainfo.Info): ReadonlyArray<Message.Request> => {
+  const requests: Array<Message.Request> = []
+  for (let index = 0; index < info.pieceCount; index++) {
+    const size = Metainfo.pieceSize(info, index)
+    for (let begin = 0; begin < size; begin += BLOCK_LENGTH) {
+      requests.push(Message.Request(index, begin, Math.min(BLOCK_LENGTH, size - begin)))
+    }
+  }
+  return requests
+}
+
+/**
+ * A leecher's session against a seeder: handshake, interested, and once unchoked (at once with
+ * `requestWhileChoked`) the misbehaviour (`behaviour`); then it reads (and drops) everything until
+ * the seeder closes — or, with `stopReading`, waits forever without reading. A seeder that drops
+ * it ends the session with `Ended` or `Network`.
+ */
+export const leech = (options: LeechOptions): Step => (wire) =>
+  Effect.gen(function* () {
+    const { behaviour = {}, info } = options
+    const peerId = options.peerId ?? stablePeerId(wire.connection.local)
+    yield* sendHandshake(Handshake.make({ infoHash: options.infoHash, peerId, fast: options.fast ?? false }))(wire)
+    yield* expectHandshake({ infoHash: options.infoHash })(wire)
+    const blocks = allBlocks(info)
+    // The i-th distinct valid request: every block, then every block a byte shorter, and so on.
+    const block = (i: number) => {
+      const { begin, index, length } = blocks[i % blocks.length]!
+      return Message.Request(index, begin, length - (Math.floor(i / blocks.length) % length))
+    }
+    if (behaviour.requestWhileChoked === true) yield* wire.send(...blocks.slice(0, 8))
+    yield* wire.send(Message.Interested)
+    // Misbehave once unchoked, so floods are of requests the seeder would serve.
+    if (behaviour.requestWhileChoked !== true) yield* expect("Unchoke", { skip: true, timeout: "1 minute" })(wire)
+    if (behaviour.badRequest === "outOfRange") yield* wire.send(Message.Request(info.pieceCount, 0, BLOCK_LENGTH))
+    if (behaviour.badRequest === "overLong") yield* wire.send(Message.Request(0, 0, MAX_REQUEST_LENGTH + 1))
+    if (behaviour.requestFlood !== undefined) {
+      // In batches, so the flood itself is not one giant allocation.
+      for (let sent = 0; sent < behaviour.requestFlood; sent += 1024) {
+        const count = Math.min(1024, behaviour.requestFlood - sent)
+        yield* wire.send(...Array.from({ length: count }, (_, i) => block(sent + i)))
+      }
+    }
+    // Past the flood's requests, so the storm does not cancel what the flood asked for.
+    for (let i = 0; i < (behaviour.cancelStorm ?? 0); i++) {
+      const { begin, index, length } = block((behaviour.requestFlood ?? 0) + i)
+      yield* wire.send(Message.Request(index, begin, length), Message.Cancel(index, begin, length))
+    }
+    if (behaviour.stopReading === true) return yield* Effect.never
+    yield* expectClosed({ timeout: Duration.infinity })(wire)
+  })

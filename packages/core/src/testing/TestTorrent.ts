@@ -7,6 +7,7 @@ import { createHash } from "node:crypto"
 import * as Bencode from "../bencode/Bencode.js"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import type * as Metainfo from "../metainfo/Metainfo.js"
+import { Prng } from "./Seed.js"
 
 /** One file of a test torrent. */
 export interface FileSpec {
@@ -48,19 +49,6 @@ export interface TestTorrent {
 
 const sha1 = (bytes: Uint8Array): Uint8Array => createHash("sha1").update(bytes).digest()
 
-/** Fills `out` from mulberry32, a small 32-bit generator that is fine with any seed, 0 included. */
-const fillRandom = (out: Uint8Array, seed: number): void => {
-  let state = seed >>> 0
-  for (let i = 0; i < out.length; i += 4) {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    const word = (t ^ (t >>> 14)) >>> 0
-    for (let j = 0; j < 4 && i + j < out.length; j++) out[i + j] = (word >>> (8 * j)) & 0xff
-  }
-}
-
 /** Builds a test torrent. */
 export const make = (options: Options): TestTorrent => {
   const single = options.files.length === 1 && options.multiFile !== true ? options.files[0] : undefined
@@ -69,7 +57,7 @@ export const make = (options: Options): TestTorrent => {
 
   const totalLength = options.files.reduce((sum, file) => sum + file.length, 0)
   const content = new Uint8Array(totalLength)
-  fillRandom(content, options.seed ?? 1)
+  new Prng(options.seed ?? 1).fill(content)
   const files: Array<Metainfo.FileEntry> = []
   let offset = 0
   for (const file of options.files) {

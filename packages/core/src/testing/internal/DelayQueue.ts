@@ -11,12 +11,16 @@ interface Entry<A> {
   readonly at: number
 }
 
-const signal = (): Deferred.Deferred<void> => Deferred.unsafeMake<void>(FiberId.none)
-
-/** Entries ordered by arrival time, an optional end marker, and a wake-up signal. */
+/**
+ * Entries ordered by arrival time, an optional end marker, and a wake-up signal. While `held()`
+ * is true nothing is delivered (a stalled link); call `notify` when its answer may have changed.
+ */
 export class DelayQueue<A, E> {
+  constructor(private readonly held: () => boolean = () => false) {}
+
   private entries: Array<Entry<A>> = []
-  private wake = signal()
+  // Made when a fiber first waits, so the many changes nobody waits for allocate nothing.
+  private wake: Deferred.Deferred<void> | undefined = undefined
   private end: { readonly at: number; readonly error: Option.Option<E> } | undefined = undefined
   private discarded = false
   /** Total `size` of the queued entries (bytes for a link). */
@@ -70,17 +74,21 @@ export class DelayQueue<A, E> {
   /** Wakes every waiting fiber. */
   notify(): void {
     const woken = this.wake
-    this.wake = signal()
-    Deferred.unsafeDone(woken, Effect.void)
+    this.wake = undefined
+    if (woken !== undefined) Deferred.unsafeDone(woken, Effect.void)
+  }
+
+  /** The signal the next change completes. */
+  private signal(): Deferred.Deferred<void> {
+    return (this.wake ??= Deferred.unsafeMake<void>(FiberId.none))
   }
 
   /** Waits until `ready()` holds, re-checking on every change of this queue. */
   waitUntil(ready: () => boolean): Effect.Effect<void> {
-    const loop: Effect.Effect<void> = Effect.suspend(() => {
-      // Take the signal before checking, so a change between check and wait is not missed.
-      const woken = this.wake
-      return ready() ? Effect.void : Effect.zipRight(Deferred.await(woken), loop)
-    })
+    // Check and wait in one synchronous step, so no change can slip in between.
+    const loop: Effect.Effect<void> = Effect.suspend(() =>
+      ready() ? Effect.void : Effect.zipRight(Deferred.await(this.signal()), loop)
+    )
     return loop
   }
 
@@ -88,23 +96,24 @@ export class DelayQueue<A, E> {
    * The next entry once it has arrived; fails with `None` at the end (or once discarded) and
    * with `Some(error)` at an end marked with one.
    */
-  readonly take: Effect.Effect<A, Option.Option<E>> = Effect.suspend(() => {
-    const woken = this.wake
-    const retryAt = (due: number, now: number) =>
-      Effect.zipRight(Effect.raceFirst(Effect.sleep(due - now), Deferred.await(woken)), this.take)
-    return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<A, Option.Option<E>> => {
-      if (this.discarded) return Effect.fail(Option.none())
-      const head = this.entries[0]
-      if (head !== undefined) {
-        if (head.at > now) return retryAt(head.at, now)
-        this.entries.shift()
-        this.size -= head.size
-        this.notify()
-        return Effect.succeed(head.value)
-      }
-      const end = this.end
-      if (end === undefined) return Effect.zipRight(Deferred.await(woken), this.take)
-      return end.at > now ? retryAt(end.at, now) : Effect.fail(end.error)
-    })
+  readonly take: Effect.Effect<A, Option.Option<E>> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    // Checks and waits happen in this one synchronous step, so no change can slip in between.
+    const wait = () => Effect.zipRight(Deferred.await(this.signal()), this.take)
+    // Whole milliseconds: a sub-millisecond sleep can round to no time at all and spin.
+    const retryAt = (due: number) =>
+      Effect.zipRight(Effect.raceFirst(Effect.sleep(Math.ceil(due - now)), Deferred.await(this.signal())), this.take)
+    if (this.discarded) return Effect.fail(Option.none())
+    if (this.held()) return wait()
+    const head = this.entries[0]
+    if (head !== undefined) {
+      if (head.at > now) return retryAt(head.at)
+      this.entries.shift()
+      this.size -= head.size
+      this.notify()
+      return Effect.succeed(head.value)
+    }
+    const end = this.end
+    if (end === undefined) return wait()
+    return end.at > now ? retryAt(end.at) : Effect.fail(end.error)
   })
 }
