@@ -9,13 +9,14 @@
  *   iterative traversal with at most `concurrency` queries in flight, converging on the k nodes
  *   closest to the target. Every query has a timeout; queries in flight over all lookups are
  *   capped by `maxOutstanding`.
- * - A maintenance fiber refreshes buckets unchanged for 15 minutes, re-bootstraps an empty
- *   table and expires stored peers; another replaces the token secret every 5 minutes.
+ * - A maintenance fiber refreshes buckets unchanged for 15 minutes, bootstraps again while the
+ *   table has fewer than k nodes, and expires stored peers; another replaces the token secret
+ *   every 5 minutes.
  *
  * The mutable state (table, store, transactions) is touched only in synchronous steps between
  * effects, so the fibers never see it half-updated. All waiting is on Effect's Clock.
  */
-import { Clock, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Mailbox, Option, Queue, Random, type Scope, Stream } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Either, Exit, FiberId, FiberSet, Mailbox, Option, Queue, Random, type Scope, Stream } from "effect"
 import { randomBytes } from "node:crypto"
 import * as Net from "node:net"
 import type * as InfoHash from "../metainfo/InfoHash.js"
@@ -41,7 +42,7 @@ export interface Options {
   readonly concurrency?: number
   /** How long to wait for an answer (default 2 s). */
   readonly queryTimeout?: Duration.DurationInput
-  /** Queries in flight over all lookups (default 256). */
+  /** Queries in flight over all lookups (default 256, at most 4,096). */
   readonly maxOutstanding?: number
   /** Peers stored per info-hash (default 100). */
   readonly maxPeersPerInfoHash?: number
@@ -89,7 +90,7 @@ export interface Dht {
   readonly nodeId: NodeId.NodeId
   /** The bound UDP address. */
   readonly address: Address
-  /** Looks up our own id (from the table, else the bootstrap nodes), then refreshes every bucket; returns the table size. */
+  /** Looks up our own id (from the table, else the bootstrap nodes), which fills our bucket and announces us to our neighbours; returns the table size. */
   readonly bootstrap: Effect.Effect<number>
   /** The k nodes closest to `target` that answered (closest first). */
   readonly findNode: (target: NodeId.NodeId) => Effect.Effect<ReadonlyArray<Krpc.NodeInfo>>
@@ -128,8 +129,14 @@ export const MAINTENANCE_EVERY = Duration.minutes(1)
 
 // Peers put in one get_peers answer: 50 IPv6 values still fit a 1,500-byte datagram.
 const MAX_VALUES = 50
+// Peers a getPeers stream buffers ahead of its consumer; a slow consumer slows the lookup down.
+const PEER_BUFFER = 256
 // Nodes taken from one answer: honest nodes send k; more would only let a liar flood the shortlist.
 const MAX_NODES_PER_ANSWER = 2 * RoutingTable.K
+// Upper bound of Options.maxOutstanding: far below the 65,536 two-byte transaction ids.
+const MAX_OUTSTANDING = 4096
+// Nodes of our table a lookup starts from.
+const LOOKUP_SEEDS = 4 * RoutingTable.K
 // Pings to strangers and questionable nodes running at once.
 const MAX_BACKGROUND_PINGS = 32
 // Distinct IPs counted by the rate limiter in one second; beyond that, new IPs are dropped.
@@ -137,12 +144,21 @@ const MAX_RATE_ENTRIES = 4096
 
 /** Why one of our queries got no usable answer (internal: lookups go on without it). */
 class QueryError extends Data.TaggedError("QueryError")<{
-  readonly reason: "Timeout" | "Send" | "Encode" | "Malformed" | "Remote" | "WrongId" | "Busy"
+  readonly reason: "Timeout" | "Send" | "Encode" | "Malformed" | "Remote" | "WrongId"
 }> {}
 
+/** What completes a query: the response or error with its transaction id, and who sent it. */
+interface Answer {
+  readonly message: Exclude<Krpc.Message, { readonly _tag: "Query" }>
+  readonly from: Address
+}
+
 interface Pending {
-  readonly address: string
-  readonly deferred: Deferred.Deferred<Krpc.Message, QueryError>
+  /** Whether a datagram from this address may answer the query. */
+  readonly accepts: (from: Address) => boolean
+  readonly deferred: Deferred.Deferred<Answer, QueryError>
+  /** When it times out (ms); every query gets the same timeout, so the map is in deadline order. */
+  readonly deadline: number
 }
 
 /** Strips the IPv4-mapped prefix a dual-stack socket reports. */
@@ -171,8 +187,8 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
     const ownId = table.ownId
     const bootstrapNodes = (options.bootstrap ?? []).map(unmapped)
     const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
-    const queryTimeout = options.queryTimeout ?? DEFAULT_QUERY_TIMEOUT
-    const maxOutstanding = Math.max(1, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING)
+    const queryTimeoutMillis = Duration.toMillis(Duration.decode(options.queryTimeout ?? DEFAULT_QUERY_TIMEOUT))
+    const maxOutstanding = Math.min(MAX_OUTSTANDING, Math.max(1, options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING))
     const maxQueriesPerSecond = options.maxQueriesPerSecond ?? DEFAULT_MAX_QUERIES_PER_SECOND
     const maxPeersPerLookup = options.maxPeersPerLookup ?? DEFAULT_MAX_PEERS_PER_LOOKUP
     const store = new PeerStore({
@@ -183,6 +199,8 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
     const newSecret = Effect.sync(() => Uint8Array.from(randomBytes(Tokens.SECRET_LENGTH)))
     let secrets = Tokens.make(yield* newSecret)
     const pending = new Map<string, Pending>()
+    // The timer fiber's wake-up while no query is pending.
+    let idle: Deferred.Deferred<void> | undefined
     const pinging = new Set<string>()
     const rate = { second: -1, counts: new Map<string, number>() }
     const counters = { queriesSent: 0, answersReceived: 0, timeouts: 0, queriesReceived: 0, dropped: 0 }
@@ -203,68 +221,70 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
         onRight: (bytes) => Effect.mapError(socket.send(bytes, to), () => new QueryError({ reason: "Send" }))
       })
 
-    /** A transaction id not in use: 2 random bytes, as most clients send. */
-    const transactionId = Effect.gen(function* () {
-      for (let tries = 0; tries < 16; tries++) {
-        const value = yield* Random.nextIntBetween(0, 0x10000)
-        const t = Uint8Array.of(value >>> 8, value & 0xff)
+    // Transaction ids: 2 bytes, as most clients send, counting up from a random start.
+    let nextTransaction = yield* Random.nextIntBetween(0, 0x10000)
+    const freeTransactionId = (): Uint8Array => {
+      // At most maxOutstanding (< 65536) ids are in use, so a free one is found within that many steps.
+      for (;;) {
+        const t = Uint8Array.of(nextTransaction >>> 8, nextTransaction & 0xff)
+        nextTransaction = (nextTransaction + 1) & 0xffff
         if (!pending.has(hex(t))) return t
       }
-      return yield* new QueryError({ reason: "Busy" })
-    })
+    }
 
-    /** Sends one query and waits for the answer with its transaction id from `to`. */
-    const transact = (to: Address, query: Krpc.Query): Effect.Effect<Krpc.Message, QueryError> =>
+    /**
+     * Sends one query and waits for the answer with its transaction id from `to`. A node given
+     * by name (a bootstrap router) answers from an address we never resolved: only its port is
+     * checked then.
+     */
+    const transact = (to: Address, query: Krpc.Query): Effect.Effect<Answer, QueryError> =>
       outstanding.withPermits(1)(
-        Effect.gen(function* () {
-          const t = yield* transactionId
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const t = freeTransactionId()
           const key = hex(t)
-          const deferred = yield* Deferred.make<Krpc.Message, QueryError>()
-          pending.set(key, { address: formatAddress(to), deferred })
+          const deferred = Deferred.unsafeMake<Answer, QueryError>(FiberId.none)
+          const expected = formatAddress(to)
+          const accepts = Net.isIP(to.host) === 0
+            ? (from: Address) => from.port === to.port
+            : (from: Address) => formatAddress(from) === expected
+          pending.set(key, { accepts, deferred, deadline: now + queryTimeoutMillis })
+          if (idle !== undefined) Deferred.unsafeDone(idle, Exit.void)
+          idle = undefined
           counters.queriesSent++
-          return yield* send({ _tag: "Query", transactionId: t, query }, to).pipe(
+          return send({ _tag: "Query", transactionId: t, query }, to).pipe(
             Effect.zipRight(Deferred.await(deferred)),
-            Effect.timeoutFail({ duration: queryTimeout, onTimeout: () => new QueryError({ reason: "Timeout" }) }),
-            Effect.ensuring(Effect.sync(() => pending.delete(key)))
+            // The timer or the answer may have removed it already; never remove a successor's entry.
+            Effect.ensuring(Effect.sync(() => pending.get(key)?.deferred === deferred && pending.delete(key)))
           )
         })
       )
 
     /**
-     * Queries a node and checks the answer: the id we expected (when we knew one), not ours.
-     * A node that answers enters or refreshes the table; one that stays silent or answers as
-     * someone else counts a failure there.
+     * Queries a node and checks the answer: a response with the id we expected (when we knew
+     * one), not ours. A node that answers enters or refreshes the table; one that stays silent,
+     * answers garbage or answers as someone else counts a failure there.
      */
     const ask = (to: Address, query: Krpc.Query, expected: NodeId.NodeId | undefined): Effect.Effect<Krpc.Response, QueryError> =>
-      transact(to, query).pipe(
-        Effect.flatMap((message) =>
-          message._tag === "Response"
-            ? Effect.succeed(message.response)
-            : Effect.fail(new QueryError({ reason: message._tag === "Error" ? "Remote" : "Malformed" }))
-        ),
-        Effect.filterOrFail(
-          (response) => !NodeId.equals(response.id, ownId) && (expected === undefined || NodeId.equals(response.id, expected)),
-          () => new QueryError({ reason: "WrongId" })
-        ),
-        Effect.flatMap((response) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            counters.answersReceived++
-            const insertion = table.responded({ id: response.id, address: to }, now)
-            return Effect.as(
-              insertion._tag === "Waiting" && insertion.ping !== undefined ? checkAlive(insertion.ping) : Effect.void,
-              response
-            )
-          })
-        ),
-        Effect.tapError((error) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              if (error.reason === "Timeout") counters.timeouts++
-              if (expected !== undefined && error.reason !== "Remote" && error.reason !== "Busy") table.failed(expected, now)
-            })
-          )
-        )
-      )
+      Effect.flatMap(Effect.either(transact(to, query)), (result) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (Either.isRight(result) && result.right.message._tag === "Response") {
+            const { from, message: { response } } = result.right
+            if (!NodeId.equals(response.id, ownId) && (expected === undefined || NodeId.equals(response.id, expected))) {
+              counters.answersReceived++
+              const insertion = usable(from) ? table.responded({ id: response.id, address: from }, now) : undefined
+              return insertion?._tag === "Waiting" && insertion.ping !== undefined
+                ? Effect.as(checkAlive(insertion.ping), response)
+                : Effect.succeed(response)
+            }
+          }
+          const error = Either.isLeft(result)
+            ? result.left
+            : new QueryError({ reason: result.right.message._tag === "Error" ? "Remote" : "WrongId" })
+          if (error.reason === "Timeout") counters.timeouts++
+          // A node that answers with a KRPC error is alive; anything else counts against it.
+          if (expected !== undefined && error.reason !== "Remote") table.failed(expected, now)
+          return Effect.fail(error)
+        }))
 
     /** Runs a ping in the background, at most one per address and `MAX_BACKGROUND_PINGS` in all. */
     const pingInBackground = (address: Address, ping: Effect.Effect<unknown, QueryError>): Effect.Effect<void> =>
@@ -354,7 +374,7 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
           }
           const waiting = transactionId === undefined ? undefined : pending.get(hex(transactionId))
           counters.dropped++
-          return waiting !== undefined && waiting.address === formatAddress(from)
+          return waiting !== undefined && waiting.accepts(from)
             ? Deferred.fail(waiting.deferred, new QueryError({ reason: "Malformed" }))
             : Effect.void
         }
@@ -369,12 +389,12 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
         }
         const waiting = pending.get(hex(message.transactionId))
         // An answer from anywhere but where the query went is ignored: the query stays pending.
-        if (waiting === undefined || waiting.address !== formatAddress(from)) {
+        if (waiting === undefined || !waiting.accepts(from)) {
           counters.dropped++
           return Effect.void
         }
         pending.delete(hex(message.transactionId))
-        return Deferred.succeed(waiting.deferred, message)
+        return Deferred.succeed(waiting.deferred, { message, from })
       })
 
     /**
@@ -390,7 +410,8 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
           const state = Lookup.make(target, { k: RoutingTable.K })
-          state.add(table.closest(target, RoutingTable.K, now))
+          // More than k: when the closest known nodes turn out dead or lying, the lookup falls back on the next ones.
+          state.add(table.closest(target, LOOKUP_SEEDS, now))
           if (table.size < RoutingTable.K) state.add(bootstrapNodes.map((address) => ({ address, id: undefined })))
           const query: Krpc.Query = method === "FindNode"
             ? { _tag: "FindNode", id: ownId, target }
@@ -447,22 +468,43 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
         yield* findNode(target)
       })
 
-    const bootstrap = Effect.gen(function* () {
-      yield* findNode(ownId)
-      // Our own bucket was just filled by that lookup; the farther ones learn from their own.
-      for (let index = 0; index < table.bucketCount - 1; index++) yield* refresh(index)
-      return table.size
-    })
+    // BEP 5: look up our own id until no closer node turns up; the farther buckets fill from the
+    // traffic that follows and from their 15-minute refreshes.
+    const bootstrap = Effect.map(findNode(ownId), () => table.size)
 
     const maintain = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       store.sweep(now)
-      if (table.size === 0) {
-        if (bootstrapNodes.length > 0) yield* bootstrap
+      // A table with fewer than k nodes joined a network that was small or unreachable then: join again.
+      if (table.size < RoutingTable.K) {
+        if (table.size > 0 || bootstrapNodes.length > 0) yield* bootstrap
         return
       }
       for (const index of table.refreshDue(now)) yield* refresh(index)
     })
+
+    /**
+     * Fails queries past their deadline. One timer for all transactions rather than a timeout per
+     * query: one sleep at a time instead of one per query in flight.
+     */
+    const expire: Effect.Effect<never> = Effect.forever(
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const oldest = pending.values().next()
+        if (oldest.done === true) {
+          const wake = Deferred.unsafeMake<void>(FiberId.none)
+          idle = wake
+          return Deferred.await(wake)
+        }
+        if (oldest.value.deadline > now) return Effect.sleep(oldest.value.deadline - now)
+        return Effect.sync(() => {
+          for (const [key, entry] of pending) {
+            if (entry.deadline > now) break
+            pending.delete(key)
+            Deferred.unsafeDone(entry.deferred, Exit.fail(new QueryError({ reason: "Timeout" })))
+          }
+        })
+      })
+    )
 
     const rotateSecret = Effect.flatMap(newSecret, (fresh) =>
       Effect.sync(() => {
@@ -470,6 +512,7 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
       }))
 
     yield* Effect.forkScoped(Stream.runForEach(socket.datagrams, receive))
+    yield* Effect.forkScoped(expire)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(MAINTENANCE_EVERY), maintain)))
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Tokens.ROTATE_EVERY), rotateSecret)))
 
@@ -481,7 +524,7 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
       getPeers: (infoHash) =>
         Stream.unwrapScoped(
           Effect.gen(function* () {
-            const mailbox = yield* Mailbox.make<Address>(MAX_VALUES)
+            const mailbox = yield* Mailbox.make<Address>(PEER_BUFFER)
             yield* Effect.forkScoped(
               Mailbox.into(lookup(NodeId.unsafeFromBytes(infoHash), "GetPeers", (peers) => mailbox.offerAll(peers)), mailbox)
             )

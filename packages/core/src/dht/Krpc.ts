@@ -119,6 +119,10 @@ const METHODS: Record<string, Query["_tag"]> = {
   announce_peer: "AnnouncePeer"
 }
 
+// Decoding: plain functions returning a value or a KrpcError (no Either per field: this runs
+// for every datagram); `decode` wraps the result in an Either.
+
+/** What is known of the datagram so far, carried into every error. */
 interface Context {
   readonly transactionId?: Uint8Array
   readonly kind?: "q" | "r" | "e"
@@ -127,192 +131,236 @@ interface Context {
 const failure = (reason: KrpcError["reason"], message: string, context: Context = {}) =>
   new KrpcError({ reason, message, ...context })
 
-const fieldError = (error: Bencode.BencodeFieldError, context: Context) =>
-  failure(error.reason === "Missing" ? "MissingField" : "WrongType", error.message, context)
+const missing = (key: string, context: Context) => failure("MissingField", `missing field "${key}"`, context)
+
+const wrongType = (key: string, expected: string, context: Context) =>
+  failure("WrongType", `field "${key}" is not a ${expected}`, context)
 
 const bytesOf = (
   dictionary: Bencode.Dictionary,
   key: string,
   context: Context,
-  bounds: { readonly min: number; readonly max: number }
-): Either.Either<Uint8Array, KrpcError> =>
-  Either.flatMap(Either.mapLeft(Bencode.getBytes(dictionary, key), (e) => fieldError(e, context)), (bytes) =>
-    bytes.length >= bounds.min && bytes.length <= bounds.max
-      ? Either.right(bytes)
-      : Either.left(
-        failure(
-          "InvalidLength",
-          `"${key}" is ${bytes.length} bytes, not ${bounds.min === bounds.max ? bounds.min : `${bounds.min}-${bounds.max}`}`,
-          context
-        )
-      ))
+  min: number,
+  max: number
+): Uint8Array | KrpcError => {
+  const value = dictionary.get(key)
+  if (value === undefined) return missing(key, context)
+  if (!Bencode.isBytes(value)) return wrongType(key, "string", context)
+  if (value.length < min || value.length > max) {
+    return failure("InvalidLength", `"${key}" is ${value.length} bytes, not ${min === max ? min : `${min}-${max}`}`, context)
+  }
+  return value
+}
 
-const idOf = (dictionary: Bencode.Dictionary, key: string, context: Context) =>
-  Either.map(bytesOf(dictionary, key, context, { min: NodeId.LENGTH, max: NodeId.LENGTH }), (bytes) =>
-    NodeId.unsafeFromBytes(Uint8Array.from(bytes)))
+const idOf = (dictionary: Bencode.Dictionary, key: string, context: Context): NodeId.NodeId | KrpcError => {
+  const bytes = bytesOf(dictionary, key, context, NodeId.LENGTH, NodeId.LENGTH)
+  return bytes instanceof KrpcError ? bytes : NodeId.unsafeFromBytes(Uint8Array.from(bytes))
+}
 
-const integerOf = (dictionary: Bencode.Dictionary, key: string, context: Context) =>
-  Either.mapLeft(Bencode.optional(dictionary, key, Bencode.getInteger), (e) => fieldError(e, context))
+/** An optional integer: undefined when absent. */
+const integerOf = (dictionary: Bencode.Dictionary, key: string, context: Context): number | undefined | KrpcError => {
+  const value = dictionary.get(key)
+  if (value === undefined) return undefined
+  return Bencode.isInteger(value) ? value : wrongType(key, "integer", context)
+}
 
 /** Splits compact node info into nodes; `entry` is 26 (IPv4) or 38 (IPv6) bytes. */
-const decodeNodes = (bytes: Uint8Array, entry: number, context: Context): Either.Either<Array<NodeInfo>, KrpcError> => {
+const decodeNodes = (bytes: Uint8Array, entry: number, context: Context): Array<NodeInfo> | KrpcError => {
   if (bytes.length % entry !== 0) {
-    return Either.left(failure("InvalidLength", `compact node info of ${bytes.length} bytes, not a multiple of ${entry}`, context))
+    return failure("InvalidLength", `compact node info of ${bytes.length} bytes, not a multiple of ${entry}`, context)
   }
   const nodes: Array<NodeInfo> = []
   for (let at = 0; at < bytes.length; at += entry) {
     const peer = bytes.subarray(at + NodeId.LENGTH, at + entry)
     const address = entry === NODE_LENGTH ? CompactPeer.decode4(peer) : CompactPeer.decode6(peer)
     // The slice is exactly one entry long, so decoding cannot fail; the guard keeps the types honest.
-    if (Either.isLeft(address)) return Either.left(failure("InvalidLength", address.left.input, context))
+    if (Either.isLeft(address)) return failure("InvalidLength", address.left.input, context)
     nodes.push({ id: NodeId.unsafeFromBytes(Uint8Array.from(bytes.subarray(at, at + NodeId.LENGTH))), address: address.right[0]! })
   }
-  return Either.right(nodes)
+  return nodes
 }
 
-const decodeValues = (list: ReadonlyArray<Bencode.Value>, context: Context): Either.Either<Array<Address>, KrpcError> => {
+const nodesOf = (dictionary: Bencode.Dictionary, key: string, entry: number, context: Context): Array<NodeInfo> | undefined | KrpcError => {
+  if (!dictionary.has(key)) return undefined
+  const bytes = bytesOf(dictionary, key, context, 0, MAX_DATAGRAM)
+  return bytes instanceof KrpcError ? bytes : decodeNodes(bytes, entry, context)
+}
+
+const valuesOf = (dictionary: Bencode.Dictionary, context: Context): Array<Address> | undefined | KrpcError => {
+  const list = dictionary.get("values")
+  if (list === undefined) return undefined
+  if (!Bencode.isList(list)) return wrongType("values", "list", context)
   const peers: Array<Address> = []
   for (const item of list) {
-    if (!Bencode.isBytes(item)) return Either.left(failure("WrongType", `a "values" entry is not a string`, context))
+    if (!Bencode.isBytes(item)) return failure("WrongType", `a "values" entry is not a string`, context)
     const decoded = item.length === CompactPeer.IPV4_LENGTH
       ? CompactPeer.decode4(item)
       : item.length === CompactPeer.IPV6_LENGTH
       ? CompactPeer.decode6(item)
       : undefined
     if (decoded === undefined || Either.isLeft(decoded)) {
-      return Either.left(failure("InvalidLength", `a "values" entry of ${item.length} bytes, not 6 or 18`, context))
+      return failure("InvalidLength", `a "values" entry of ${item.length} bytes, not 6 or 18`, context)
     }
     peers.push(decoded.right[0]!)
   }
-  return Either.right(peers)
+  return peers
 }
 
-const decodeQuery = (
-  message: Bencode.Dictionary,
+const decodeQuery = (message: Bencode.Dictionary, transactionId: Uint8Array, context: Context): Message | KrpcError => {
+  const method = bytesOf(message, "q", context, 0, 64)
+  if (method instanceof KrpcError) return method
+  const args = message.get("a")
+  if (args === undefined) return missing("a", context)
+  if (!Bencode.isDictionary(args)) return wrongType("a", "dictionary", context)
+  const name = Buffer.from(method.buffer, method.byteOffset, method.length).toString("latin1")
+  const tag = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined
+  if (tag === undefined) return failure("UnknownMethod", `unknown method "${name.slice(0, 32)}"`, context)
+  const id = idOf(args, "id", context)
+  if (id instanceof KrpcError) return id
+  const ro = integerOf(message, "ro", context)
+  if (ro instanceof KrpcError) return ro
+  const query = queryArguments(tag, id, args, context)
+  if (query instanceof KrpcError) return query
+  return ro !== undefined && ro !== 0
+    ? { _tag: "Query", transactionId, query, readOnly: true }
+    : { _tag: "Query", transactionId, query }
+}
+
+const queryArguments = (
+  tag: Query["_tag"],
+  id: NodeId.NodeId,
+  args: Bencode.Dictionary,
   context: Context
-): Either.Either<{ readonly query: Query; readonly readOnly: boolean }, KrpcError> =>
-  Either.gen(function* () {
-    const method = yield* Either.mapLeft(Bencode.getBytes(message, "q"), (e) => fieldError(e, context))
-    const args = yield* Either.mapLeft(Bencode.getDictionary(message, "a"), (e) => fieldError(e, context))
-    const name = Buffer.from(method.buffer, method.byteOffset, method.length).toString("latin1")
-    const tag = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined
-    if (tag === undefined) return yield* Either.left(failure("UnknownMethod", `unknown method "${name.slice(0, 32)}"`, context))
-    const id = yield* idOf(args, "id", context)
-    const ro = yield* integerOf(message, "ro", context)
-    const readOnly = ro !== undefined && ro !== 0
-    switch (tag) {
-      case "Ping":
-        return { query: { _tag: "Ping", id }, readOnly }
-      case "FindNode":
-        return { query: { _tag: "FindNode", id, target: yield* idOf(args, "target", context) }, readOnly }
-      case "GetPeers":
-        return { query: { _tag: "GetPeers", id, infoHash: InfoHash.unsafeFromBytes(yield* idOf(args, "info_hash", context)) }, readOnly }
-      case "AnnouncePeer": {
-        const infoHash = InfoHash.unsafeFromBytes(yield* idOf(args, "info_hash", context))
-        const token = Uint8Array.from(yield* bytesOf(args, "token", context, { min: 0, max: MAX_TOKEN }))
-        const implied = yield* integerOf(args, "implied_port", context)
-        const impliedPort = implied !== undefined && implied !== 0
-        const port = yield* integerOf(args, "port", context)
-        const valid = port !== undefined && Number.isInteger(port) && port >= 1 && port <= 0xffff
-        if (!impliedPort && !valid) return yield* Either.left(failure("InvalidPort", `announce_peer port ${port ?? "missing"}`, context))
-        return { query: { _tag: "AnnouncePeer", id, infoHash, port: valid ? port : 0, token, impliedPort }, readOnly }
+): Query | KrpcError => {
+  switch (tag) {
+    case "Ping":
+      return { _tag: "Ping", id }
+    case "FindNode": {
+      const target = idOf(args, "target", context)
+      return target instanceof KrpcError ? target : { _tag: "FindNode", id, target }
+    }
+    case "GetPeers": {
+      const infoHash = idOf(args, "info_hash", context)
+      return infoHash instanceof KrpcError ? infoHash : { _tag: "GetPeers", id, infoHash: InfoHash.unsafeFromBytes(infoHash) }
+    }
+    case "AnnouncePeer": {
+      const infoHash = idOf(args, "info_hash", context)
+      if (infoHash instanceof KrpcError) return infoHash
+      const token = bytesOf(args, "token", context, 0, MAX_TOKEN)
+      if (token instanceof KrpcError) return token
+      const implied = integerOf(args, "implied_port", context)
+      if (implied instanceof KrpcError) return implied
+      const port = integerOf(args, "port", context)
+      if (port instanceof KrpcError) return port
+      const impliedPort = implied !== undefined && implied !== 0
+      const valid = port !== undefined && port >= 1 && port <= 0xffff
+      if (!impliedPort && !valid) return failure("InvalidPort", `announce_peer port ${port ?? "missing"}`, context)
+      return {
+        _tag: "AnnouncePeer",
+        id,
+        infoHash: InfoHash.unsafeFromBytes(infoHash),
+        port: valid ? port : 0,
+        token: Uint8Array.from(token),
+        impliedPort
       }
     }
-  })
+  }
+}
 
-const decodeResponse = (message: Bencode.Dictionary, context: Context): Either.Either<Response, KrpcError> =>
-  Either.gen(function* () {
-    const r = yield* Either.mapLeft(Bencode.getDictionary(message, "r"), (e) => fieldError(e, context))
-    const id = yield* idOf(r, "id", context)
-    const nodes = r.has("nodes") ? yield* decodeNodes(yield* bytesOf(r, "nodes", context, { min: 0, max: MAX_DATAGRAM }), NODE_LENGTH, context) : undefined
-    const nodes6 = r.has("nodes6") ? yield* decodeNodes(yield* bytesOf(r, "nodes6", context, { min: 0, max: MAX_DATAGRAM }), NODE6_LENGTH, context) : undefined
-    const values = r.has("values")
-      ? yield* decodeValues(yield* Either.mapLeft(Bencode.getList(r, "values"), (e) => fieldError(e, context)), context)
-      : undefined
-    const token = r.has("token") ? Uint8Array.from(yield* bytesOf(r, "token", context, { min: 0, max: MAX_TOKEN })) : undefined
-    return {
+const decodeResponse = (message: Bencode.Dictionary, transactionId: Uint8Array, context: Context): Message | KrpcError => {
+  const r = message.get("r")
+  if (r === undefined) return missing("r", context)
+  if (!Bencode.isDictionary(r)) return wrongType("r", "dictionary", context)
+  const id = idOf(r, "id", context)
+  if (id instanceof KrpcError) return id
+  const nodes = nodesOf(r, "nodes", NODE_LENGTH, context)
+  if (nodes instanceof KrpcError) return nodes
+  const nodes6 = nodesOf(r, "nodes6", NODE6_LENGTH, context)
+  if (nodes6 instanceof KrpcError) return nodes6
+  const values = valuesOf(r, context)
+  if (values instanceof KrpcError) return values
+  const token = r.has("token") ? bytesOf(r, "token", context, 0, MAX_TOKEN) : undefined
+  if (token instanceof KrpcError) return token
+  return {
+    _tag: "Response",
+    transactionId,
+    response: {
       id,
       ...(nodes === undefined ? {} : { nodes }),
       ...(nodes6 === undefined ? {} : { nodes6 }),
       ...(values === undefined ? {} : { values }),
-      ...(token === undefined ? {} : { token })
+      ...(token === undefined ? {} : { token: Uint8Array.from(token) })
     }
-  })
+  }
+}
 
-const decodeError = (
-  message: Bencode.Dictionary,
-  transactionId: Uint8Array,
-  context: Context
-): Either.Either<Message, KrpcError> =>
-  Either.gen(function* () {
-    const e = yield* Either.mapLeft(Bencode.getList(message, "e"), (error) => fieldError(error, context))
-    const [code, text] = e
-    if (code === undefined || !Bencode.isInteger(code) || text === undefined || !Bencode.isBytes(text)) {
-      return yield* Either.left(failure("WrongType", `"e" is not [code, message]`, context))
-    }
-    return {
-      _tag: "Error" as const,
-      transactionId,
-      code,
-      message: Bencode.text(text.subarray(0, MAX_ERROR_MESSAGE))
-    }
-  })
+const decodeError = (message: Bencode.Dictionary, transactionId: Uint8Array, context: Context): Message | KrpcError => {
+  const e = message.get("e")
+  if (e === undefined) return missing("e", context)
+  const [code, text] = Bencode.isList(e) ? e : []
+  if (code === undefined || !Bencode.isInteger(code) || text === undefined || !Bencode.isBytes(text)) {
+    return failure("WrongType", `"e" is not [code, message]`, context)
+  }
+  return { _tag: "Error", transactionId, code, message: Bencode.text(text.subarray(0, MAX_ERROR_MESSAGE)) }
+}
+
+const decodeMessage = (bytes: Uint8Array): Message | KrpcError => {
+  if (bytes.length > MAX_DATAGRAM) return failure("TooLarge", `datagram of ${bytes.length} bytes over ${MAX_DATAGRAM}`)
+  const decoded = Bencode.decode(bytes, BENCODE_LIMITS)
+  if (Either.isLeft(decoded)) return failure("Bencode", decoded.left.message)
+  const value = decoded.right
+  if (!Bencode.isDictionary(value)) return failure("NotDictionary", "a KRPC message is a dictionary")
+  const t = value.get("t")
+  const transactionId = t !== undefined && Bencode.isBytes(t) && t.length <= MAX_TRANSACTION_ID ? Uint8Array.from(t) : undefined
+  const y = value.get("y")
+  const kind = y !== undefined && Bencode.isBytes(y) && y.length === 1 ? String.fromCharCode(y[0]!) : undefined
+  const context: Context = {
+    ...(transactionId === undefined ? {} : { transactionId }),
+    ...(kind === "q" || kind === "r" || kind === "e" ? { kind } : {})
+  }
+  if (transactionId === undefined) {
+    return failure(t === undefined ? "MissingField" : "InvalidLength", `"t" missing or not a string of at most ${MAX_TRANSACTION_ID} bytes`, context)
+  }
+  switch (context.kind) {
+    case "q":
+      return decodeQuery(value, transactionId, context)
+    case "r":
+      return decodeResponse(value, transactionId, context)
+    case "e":
+      return decodeError(value, transactionId, context)
+    default:
+      return failure(y === undefined ? "MissingField" : "UnknownType", `"y" is not "q", "r" or "e"`, context)
+  }
+}
 
 /** Decodes one datagram. */
-export const decode = (bytes: Uint8Array): Either.Either<Message, KrpcError> =>
-  Either.gen(function* () {
-    if (bytes.length > MAX_DATAGRAM) {
-      return yield* Either.left(failure("TooLarge", `datagram of ${bytes.length} bytes over ${MAX_DATAGRAM}`))
-    }
-    const value = yield* Either.mapLeft(Bencode.decode(bytes, BENCODE_LIMITS), (e) => failure("Bencode", e.message))
-    if (!Bencode.isDictionary(value)) return yield* Either.left(failure("NotDictionary", "a KRPC message is a dictionary"))
-    const t = value.get("t")
-    const transactionId = t !== undefined && Bencode.isBytes(t) && t.length <= MAX_TRANSACTION_ID
-      ? Uint8Array.from(t)
-      : undefined
-    const y = value.get("y")
-    const kind = y !== undefined && Bencode.isBytes(y) && y.length === 1 ? String.fromCharCode(y[0]!) : undefined
-    const context: Context = {
-      ...(transactionId === undefined ? {} : { transactionId }),
-      ...(kind === "q" || kind === "r" || kind === "e" ? { kind } : {})
-    }
-    if (transactionId === undefined) {
-      return yield* Either.left(
-        failure(t === undefined ? "MissingField" : "InvalidLength", `"t" missing or not a string of at most ${MAX_TRANSACTION_ID} bytes`, context)
-      )
-    }
-    switch (context.kind) {
-      case "q": {
-        const { query, readOnly } = yield* decodeQuery(value, context)
-        return readOnly ? { _tag: "Query", transactionId, query, readOnly } : { _tag: "Query", transactionId, query }
-      }
-      case "r":
-        return { _tag: "Response", transactionId, response: yield* decodeResponse(value, context) }
-      case "e":
-        return yield* decodeError(value, transactionId, context)
-      default:
-        return yield* Either.left(failure(y === undefined ? "MissingField" : "UnknownType", `"y" is not "q", "r" or "e"`, context))
-    }
-  })
+export const decode = (bytes: Uint8Array): Either.Either<Message, KrpcError> => {
+  const result = decodeMessage(bytes)
+  return result instanceof KrpcError ? Either.left(result) : Either.right(result)
+}
 
-const encodeNodes = (nodes: ReadonlyArray<NodeInfo>, ipv6: boolean): Either.Either<Uint8Array, KrpcError> => {
+const encodeNodes = (nodes: ReadonlyArray<NodeInfo>, ipv6: boolean): Uint8Array | KrpcError => {
   const entry = ipv6 ? NODE6_LENGTH : NODE_LENGTH
   const out = new Uint8Array(nodes.length * entry)
   for (let i = 0; i < nodes.length; i++) {
     const { address, id } = nodes[i]!
     const compact = ipv6 ? CompactPeer.encode6([address]) : CompactPeer.encode4([address])
-    if (Either.isLeft(compact)) return Either.left(failure("Address", `node ${compact.left.input} in "${ipv6 ? "nodes6" : "nodes"}"`))
+    if (Either.isLeft(compact)) return failure("Address", `node ${compact.left.input} in "${ipv6 ? "nodes6" : "nodes"}"`)
     out.set(id, i * entry)
     out.set(compact.right, i * entry + NodeId.LENGTH)
   }
-  return Either.right(out)
+  return out
 }
 
-const encodeValue = (peer: Address): Either.Either<Uint8Array, KrpcError> =>
-  Either.mapLeft(
-    peer.host.includes(":") ? CompactPeer.encode6([peer]) : CompactPeer.encode4([peer]),
-    (e) => failure("Address", `peer ${e.input} in "values"`)
-  )
+const encodeValues = (peers: ReadonlyArray<Address>): Array<Uint8Array> | KrpcError => {
+  const out: Array<Uint8Array> = []
+  for (const peer of peers) {
+    const compact = peer.host.includes(":") ? CompactPeer.encode6([peer]) : CompactPeer.encode4([peer])
+    if (Either.isLeft(compact)) return failure("Address", `peer ${compact.left.input} in "values"`)
+    out.push(compact.right)
+  }
+  return out
+}
 
 const encodeQuery = (query: Query): { readonly q: string; readonly a: Bencode.Encodable } => {
   switch (query._tag) {
@@ -336,38 +384,39 @@ const encodeQuery = (query: Query): { readonly q: string; readonly a: Bencode.En
   }
 }
 
-const encodeResponse = (response: Response): Either.Either<Bencode.Encodable, KrpcError> =>
-  Either.gen(function* () {
-    return {
-      id: response.id,
-      nodes: response.nodes === undefined ? undefined : yield* encodeNodes(response.nodes, false),
-      nodes6: response.nodes6 === undefined ? undefined : yield* encodeNodes(response.nodes6, true),
-      values: response.values === undefined ? undefined : yield* Either.all(response.values.map(encodeValue)),
-      token: response.token
+const encodeResponse = (response: Response): Bencode.Encodable | KrpcError => {
+  const nodes = response.nodes === undefined ? undefined : encodeNodes(response.nodes, false)
+  if (nodes instanceof KrpcError) return nodes
+  const nodes6 = response.nodes6 === undefined ? undefined : encodeNodes(response.nodes6, true)
+  if (nodes6 instanceof KrpcError) return nodes6
+  const values = response.values === undefined ? undefined : encodeValues(response.values)
+  if (values instanceof KrpcError) return values
+  return { id: response.id, nodes, nodes6, values, token: response.token }
+}
+
+const encodeMessage = (message: Message): Bencode.Encodable | KrpcError => {
+  const t = message.transactionId
+  switch (message._tag) {
+    case "Query":
+      return { t, y: "q", ...encodeQuery(message.query), ro: message.readOnly === true ? 1 : undefined }
+    case "Response": {
+      const r = encodeResponse(message.response)
+      return r instanceof KrpcError ? r : { t, y: "r", r }
     }
-  })
+    case "Error":
+      return { t, y: "e", e: [message.code, message.message] }
+  }
+}
 
 /**
  * Encodes a message. Fails on a node or peer whose host is not an IP literal of its field's
  * family, and on a message over `MAX_DATAGRAM` bytes.
  */
-export const encode = (message: Message): Either.Either<Uint8Array, KrpcError> =>
-  Either.gen(function* () {
-    const t = message.transactionId
-    let dictionary: Bencode.Encodable
-    switch (message._tag) {
-      case "Query":
-        dictionary = { t, y: "q", ...encodeQuery(message.query), ro: message.readOnly === true ? 1 : undefined }
-        break
-      case "Response":
-        dictionary = { t, y: "r", r: yield* encodeResponse(message.response) }
-        break
-      case "Error":
-        dictionary = { t, y: "e", e: [message.code, message.message] }
-        break
-    }
-    const bytes = Bencode.encode(dictionary)
-    return bytes.length > MAX_DATAGRAM
-      ? yield* Either.left(failure("TooLarge", `message of ${bytes.length} bytes over ${MAX_DATAGRAM}`))
-      : bytes
-  })
+export const encode = (message: Message): Either.Either<Uint8Array, KrpcError> => {
+  const dictionary = encodeMessage(message)
+  if (dictionary instanceof KrpcError) return Either.left(dictionary)
+  const bytes = Bencode.encode(dictionary)
+  return bytes.length > MAX_DATAGRAM
+    ? Either.left(failure("TooLarge", `message of ${bytes.length} bytes over ${MAX_DATAGRAM}`))
+    : Either.right(bytes)
+}
