@@ -66,15 +66,16 @@ describe("Dht: answering queries (BEP 5 server side)", () => {
       expect(responseOf(reply)).toEqual({ id: OWN_ID })
     }))
 
-  it.scoped("answers find_node with the nodes of its table in compact form", () =>
+  it.scoped("answers find_node with the nodes of its table in compact form, leaving out the asker", () =>
     Effect.gen(function* () {
       const { board, dht } = yield* setup()
       const known = yield* rawNode(board, "10.0.0.3")
       yield* introduce(dht, known, idOf(0x30))
       const peer = yield* rawNode(board, "10.0.0.2")
-      const reply = yield* ask(peer, { _tag: "FindNode", id: idOf(0x20), target: idOf(0x31) })
+      yield* introduce(dht, peer, idOf(0x20))
+      const reply = yield* ask(peer, { _tag: "FindNode", id: idOf(0x20), target: idOf(0x21) })
       expect(responseOf(reply)).toEqual({ id: OWN_ID, nodes: [{ id: idOf(0x30), address: known.address }] })
-      expect((yield* dht.stats).nodes).toBe(1)
+      expect((yield* dht.stats).nodes).toBe(2)
     }))
 
   it.scoped("gives a token with get_peers, stores an announce carrying it, and serves the peer as values", () =>

@@ -34,7 +34,7 @@ export interface Options {
   readonly address: Address
   /** Our node id; default: the persisted table's, else random. */
   readonly nodeId?: NodeId.NodeId
-  /** Nodes to start from when the table is empty. None by default: no public node is ever contacted unless given. */
+  /** Nodes to start from while the table has fewer than k nodes. None by default: no public node is ever contacted unless given. */
   readonly bootstrap?: ReadonlyArray<Address>
   /** A table persisted by an earlier run (`Dht.routingTable`); its nodes come back questionable. */
   readonly routingTable?: RoutingTable.Serialized
@@ -70,15 +70,21 @@ export interface Stats {
   readonly nodes: number
   /** Of which good (answered or queried us within 15 minutes). */
   readonly goodNodes: number
+  /** Buckets of the routing table (more as our own bucket splits). */
   readonly buckets: number
   /** Peers announced to us and still stored. */
   readonly storedPeers: number
+  /** Info-hashes with stored peers. */
   readonly storedInfoHashes: number
   /** Our queries waiting for an answer now. */
   readonly outstanding: number
+  /** Queries we sent, pings included. */
   readonly queriesSent: number
+  /** Valid answers to them. */
   readonly answersReceived: number
+  /** Queries of ours that got no answer in time. */
   readonly timeouts: number
+  /** Queries from other nodes that we answered. */
   readonly queriesReceived: number
   /** Datagrams dropped: malformed, over the rate limit, or answers nobody waited for. */
   readonly dropped: number
@@ -337,18 +343,21 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
         : message.readOnly !== true && usable(from) && table.wouldAccept(query.id, now)
         ? pingInBackground(from, ask(from, { _tag: "Ping", id: ownId }, query.id))
         : Effect.void
+      // The k closest we know, leaving out the asker: it knows itself.
+      const closest = (target: NodeId.NodeId) =>
+        nodesField(table.closest(target, RoutingTable.K + 1, now).filter((node) => !NodeId.equals(node.id, query.id)).slice(0, RoutingTable.K))
       const respond = (): Effect.Effect<void> => {
         switch (query._tag) {
           case "Ping":
             return reply(from, t, { id: ownId })
           case "FindNode":
-            return reply(from, t, { id: ownId, ...nodesField(table.closest(query.target, RoutingTable.K, now)) })
+            return reply(from, t, { id: ownId, ...closest(query.target) })
           case "GetPeers": {
             const token = Tokens.issue(secrets, from.host)
             const values = store.get(query.infoHash, now, MAX_VALUES)
             return values.length > 0
               ? reply(from, t, { id: ownId, token, values })
-              : reply(from, t, { id: ownId, token, ...nodesField(table.closest(NodeId.unsafeFromBytes(query.infoHash), RoutingTable.K, now)) })
+              : reply(from, t, { id: ownId, token, ...closest(NodeId.unsafeFromBytes(query.infoHash)) })
           }
           case "AnnouncePeer": {
             if (!Tokens.verify(secrets, from.host, query.token)) return replyError(from, t, Krpc.ErrorCode.Protocol, "bad token")
