@@ -46,13 +46,25 @@ export const sessionOptions = {
     Options.withDescription("also connect to this peer (host:port); repeatable"),
     Options.repeated
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("print progress and the result as JSON lines on stdout"))
+  json: Options.boolean("json").pipe(Options.withDescription("print progress and the result as JSON lines on stdout")),
+  noDht: Options.boolean("no-dht").pipe(Options.withDescription("do not run a DHT node (peers from trackers, --peer and peer exchange only)")),
+  dhtBootstrap: Options.text("dht-bootstrap").pipe(
+    Options.withDescription("a DHT node to join the DHT through (host:port); repeatable"),
+    Options.repeated
+  )
 }
 
 /** The session configuration the shared options describe. */
-export const sessionConfig = (options: { readonly port: Option.Option<number>; readonly maxPeers: number }) => ({
+export const sessionConfig = (options: {
+  readonly port: Option.Option<number>
+  readonly maxPeers: number
+  readonly noDht: boolean
+  readonly dhtBootstrap: ReadonlyArray<string>
+}) => ({
   port: Option.getOrElse(options.port, () => 6881),
-  maxPeersPerTorrent: options.maxPeers
+  maxPeersPerTorrent: options.maxPeers,
+  dht: !options.noDht,
+  dhtBootstrap: options.dhtBootstrap
 })
 
 /** Parses `--peer` values. */
@@ -100,12 +112,16 @@ export const addInput = (
 }
 
 /** Fails early when a torrent has no way to find peers. */
-export const requirePeerSource = (trackers: ReadonlyArray<ReadonlyArray<string>>, peers: ReadonlyArray<Network.Address>) =>
-  trackers.length === 0 && peers.length === 0
+export const requirePeerSource = (
+  trackers: ReadonlyArray<ReadonlyArray<string>>,
+  peers: ReadonlyArray<Network.Address>,
+  dht: boolean
+) =>
+  trackers.length === 0 && peers.length === 0 && !dht
     ? Effect.fail(
       new CommandError({
-        problem: "no way to find peers: the torrent lists no trackers",
-        remedy: "pass --peer host:port for a peer that has the data",
+        problem: "no way to find peers: no trackers, no peers and no DHT node to start from",
+        remedy: "pass --peer host:port for a peer that has the data, or --dht-bootstrap host:port",
         exitCode: ExitCode.Network
       })
     )
@@ -171,7 +187,8 @@ export const command = Command.make(
         const peers = yield* parsePeers(options.peers)
         yield* requirePeerSource(
           loaded._tag === "Torrent" ? loaded.metainfo.trackers : loaded.magnet.trackers.map((url) => [url]),
-          [...peers, ...(loaded._tag === "Magnet" ? loaded.magnet.peers : [])]
+          [...peers, ...(loaded._tag === "Magnet" ? loaded.magnet.peers : [])],
+          !options.noDht && options.dhtBootstrap.length > 0
         )
         const started = yield* Clock.currentTimeMillis
         const session = yield* Engine.session(sessionConfig(options), Option.isSome(options.port))

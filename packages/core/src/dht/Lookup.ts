@@ -12,6 +12,7 @@
 import { type Address, formatAddress } from "../net/Network.js"
 import type { NodeInfo } from "./Krpc.js"
 import * as NodeId from "./NodeId.js"
+import { K } from "./RoutingTable.js"
 
 /** A node to ask; bootstrap addresses have no known id until they answer. */
 export interface Candidate {
@@ -62,7 +63,7 @@ export class Lookup {
     readonly target: NodeId.NodeId,
     options?: Options
   ) {
-    this.k = Math.max(1, options?.k ?? 8)
+    this.k = Math.max(1, options?.k ?? K)
     this.maxCandidates = Math.max(this.k, options?.maxCandidates ?? DEFAULT_MAX_CANDIDATES)
     this.maxQueries = Math.max(1, options?.maxQueries ?? DEFAULT_MAX_QUERIES)
   }

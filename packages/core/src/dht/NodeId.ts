@@ -75,9 +75,6 @@ export const commonPrefixLength = (a: NodeId, b: NodeId): number => {
   return BITS
 }
 
-/** Whether bit `index` (0 = most significant) of `id` is set. */
-export const bit = (id: NodeId, index: number): boolean => ((id[index >>> 3]! >>> (7 - (index & 7))) & 1) === 1
-
 /**
  * An id whose first `bits` bits are those of `prefix` and whose other bits come from `noise`
  * (20 bytes): a random point of the id range that `prefix`/`bits` describe.

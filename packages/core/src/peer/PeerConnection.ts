@@ -49,6 +49,8 @@ export interface PeerContext {
   readonly readBlock: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
   readonly events: Queue.Enqueue<TorrentEvent>
   readonly config: PeerConfig
+  /** Whether we run a DHT node (the BEP 5 reserved bit). */
+  readonly dht: boolean
 }
 
 /** A connection whose handshake has been read: the bytes pulled so far and what follows them. */
@@ -63,7 +65,9 @@ export interface OpenedWire {
 type Outgoing = Message.Message | { readonly _tag: "Upload"; readonly request: Message.Request }
 
 const ourHandshake = (ctx: PeerContext) =>
-  Handshake.encode(Handshake.make({ infoHash: ctx.infoHash, peerId: ctx.peerId, fast: true, extensionProtocol: true }))
+  Handshake.encode(
+    Handshake.make({ infoHash: ctx.infoHash, peerId: ctx.peerId, fast: true, extensionProtocol: true, dht: ctx.dht })
+  )
 
 /** Reads the 68-byte handshake from a fresh connection; the pull lives in the caller's scope. */
 export const readHandshake = (

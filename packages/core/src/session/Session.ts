@@ -3,6 +3,7 @@
  * socket, and routes each incoming connection to the torrent its handshake names.
  */
 import { Context, Data, Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Option, Ref, Scope } from "effect"
+import * as Dht from "../dht/Dht.js"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import type * as Magnet from "../metainfo/Magnet.js"
 import * as Metainfo from "../metainfo/Metainfo.js"
@@ -38,6 +39,8 @@ export interface SessionService {
   readonly peerId: PeerId.PeerId
   /** The port incoming peers reach us on (the real one when 0 was configured). */
   readonly port: number
+  /** The DHT node, when `config.dht` is on. */
+  readonly dht: Dht.Dht | undefined
   readonly add: (options: AddOptions) => Effect.Effect<Torrent.Torrent, AddError>
   /**
    * Adds a torrent from a magnet link: fetches its metadata from peers (the link's `x.pe` peers,
@@ -94,6 +97,7 @@ export const make = (
     const port = config.listen
       ? (yield* network.listen({ host: config.listenHost, port: config.port }, onIncoming)).address.port
       : 0
+    const dht = config.dht ? yield* startDht(config, port) : undefined
 
     const add = (options: AddOptions) =>
       Effect.gen(function* () {
@@ -115,6 +119,7 @@ export const make = (
           peerId,
           port: Effect.succeed(port),
           config,
+          ...(dht === undefined ? {} : { dht }),
           ...(options.peers === undefined ? {} : { peers: options.peers }),
           ...(options.paused === undefined ? {} : { paused: options.paused })
         }).pipe(
@@ -139,7 +144,8 @@ export const make = (
           peerId,
           port,
           trackers,
-          peers: [...magnet.peers, ...(options.peers ?? [])]
+          peers: [...magnet.peers, ...(options.peers ?? [])],
+          ...(dht === undefined ? {} : { dht })
         }).pipe(Effect.scoped, Effect.provide(context))
         const fetched = yield* (options.metadataTimeout === undefined
           ? fetch
@@ -180,12 +186,25 @@ export const make = (
     return {
       peerId,
       port,
+      dht,
       add,
       addMagnet,
       get: (infoHash) => Effect.map(Ref.get(torrents), (map) => Option.fromNullable(map.get(InfoHash.toHex(infoHash))?.torrent)),
       list: Effect.map(Ref.get(torrents), (map) => [...map.values()].map((entry) => entry.torrent)),
       remove
     } satisfies SessionService
+  })
+
+/** Starts the DHT node on the same port number as TCP (UDP), bootstrapping in the background. */
+const startDht = (config: SessionConfig, port: number) =>
+  Effect.gen(function* () {
+    const bootstrap = config.dhtBootstrap.flatMap((text) => {
+      const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text)
+      return match === null ? [] : [{ host: match[1]!, port: Number(match[2]) }]
+    })
+    const dht = yield* Dht.make({ address: { host: config.listenHost, port }, bootstrap })
+    yield* Effect.forkScoped(dht.bootstrap)
+    return dht
   })
 
 /** A session layer from a (partial) configuration. */

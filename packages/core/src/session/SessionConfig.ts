@@ -40,6 +40,10 @@ export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")(
   uploadSlots: Schema.optionalWith(int(0), { default: () => 4 }),
   /** Pieces that failed their hash check with a peer's blocks in them before it is banned. */
   banAfterBadPieces: Schema.optionalWith(int(1), { default: () => 3 }),
+  /** Run a DHT node (BEP 5) on the listening port's number over UDP, to find peers without trackers. */
+  dht: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** DHT nodes to bootstrap from, as `host:port` (none by default: no public node is ever contacted unasked). */
+  dhtBootstrap: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** Tracker announces: peers asked for. */
   numwant: Schema.optionalWith(int(0), { default: () => 50 })
 }) {}

@@ -3,7 +3,7 @@
  * time until it is done, so a whole swarm's minutes pass in milliseconds. Bounded: past the
  * limit the effect is interrupted and the run fails with `SimulationTimeout`.
  */
-import { Data, Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { Data, Duration, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 
 /** The effect was still running when the virtual-time limit was reached. */
 export class SimulationTimeout extends Data.TaggedError("SimulationTimeout")<{
@@ -38,6 +38,23 @@ export const run = <A, E, R>(
     }
     const last = yield* Fiber.poll(fiber)
     if (Option.isSome(last)) return yield* Fiber.join(fiber)
-    yield* Fiber.interrupt(fiber)
+    // Not awaited: a fiber stuck in a finalizer would never finish being interrupted.
+    yield* Fiber.interruptFork(fiber)
     return yield* new SimulationTimeout({ limit, message: `still running after ${Duration.format(Duration.millis(limit))} of virtual time` })
+  })
+
+/**
+ * Runs `effect` in a fresh scope, then closes that scope in virtual time too: finalizers that
+ * wait on the clock (a tracker's `stopped` announce with its timeout, say) would otherwise wait
+ * for a TestClock nobody advances. Use it instead of `it.scoped` for tests that start sessions.
+ */
+export const scoped = <A, E, R>(
+  effect: Effect.Effect<A, E, R | Scope.Scope>,
+  options?: Options
+): Effect.Effect<A, E | SimulationTimeout, Exclude<R, Scope.Scope>> =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const exit = yield* Effect.exit(Scope.extend(effect, scope))
+    yield* run(Scope.close(scope, Exit.asVoid(exit)), options)
+    return yield* exit
   })

@@ -13,6 +13,7 @@ import * as MemoryStorage from "../storage/MemoryStorage.js"
 import type { Storage } from "../storage/Storage.js"
 import type { Torrent } from "../torrent/Torrent.js"
 import * as TrackerClient from "../tracker/TrackerClient.js"
+import * as FaultyStorage from "./FaultyStorage.js"
 import * as MemoryNetwork from "./MemoryNetwork.js"
 import type { TestTorrent } from "./TestTorrent.js"
 
@@ -23,6 +24,24 @@ export type HostServices = Network | Storage | MemoryStorage.MemoryDisk | Tracke
 export interface Host {
   readonly name: string
   readonly services: Context.Context<HostServices>
+  /** The disk's fault control, when the host was made with `faults`. */
+  readonly faults: Option.Option<FaultyStorage.Control["Type"]>
+}
+
+/** A memory disk (a `MemoryStorage` layer built once), to give several hosts or sessions the same files. */
+export type Disk = Context.Context<Storage | MemoryStorage.MemoryDisk>
+
+/** A fresh memory disk that lives as long as the scope. */
+export const disk: Effect.Effect<Disk, never, Scope.Scope> = Layer.build(MemoryStorage.layer)
+
+/** How a host is built. */
+export interface HostOptions {
+  /** The tracker client (default: the live one over the host's view; e.g. `FakeTracker.client(...)`). */
+  readonly trackerClient?: Layer.Layer<TrackerClient.TrackerClient, never, Network>
+  /** The disk (default: a fresh one); pass the disk of an earlier host to restart on its files. */
+  readonly disk?: Disk
+  /** Faults of the disk, through `FaultyStorage` (the files still land on `disk`). */
+  readonly faults?: FaultyStorage.Faults
 }
 
 /** The port hosts' sessions listen on. */
@@ -32,22 +51,25 @@ export const PORT = 6881
 export const DIRECTORY = "/data"
 
 /**
- * A host `name` on `switchboard`: its view of the network, an empty memory disk, and the live
- * tracker client over its view (or `trackerClient`, e.g. a `FakeTracker.client`).
+ * A host `name` on `switchboard`: its view of the network, a memory disk (fresh, or `disk`),
+ * optionally with `faults`, and a tracker client (the live one over its view by default).
  */
 export const host = (
   switchboard: MemoryNetwork.Switchboard,
   name: string,
-  options?: { readonly trackerClient?: Layer.Layer<TrackerClient.TrackerClient, never, Network> }
+  options?: HostOptions
 ): Effect.Effect<Host, never, Scope.Scope> =>
-  Effect.map(
-    Layer.build(
-      Layer.mergeAll(MemoryStorage.layer, options?.trackerClient ?? TrackerClient.layer()).pipe(
-        Layer.provideMerge(MemoryNetwork.layer(switchboard, { host: name }))
-      )
-    ),
-    (services) => ({ name, services })
-  )
+  Effect.gen(function* () {
+    const files = options?.disk ?? (yield* disk)
+    const faulty = options?.faults === undefined
+      ? Option.none()
+      : Option.some(yield* Layer.build(Layer.provide(FaultyStorage.layer(options.faults), Layer.succeedContext(files))))
+    const network = yield* Layer.build(
+      Layer.provideMerge(options?.trackerClient ?? TrackerClient.layer(), MemoryNetwork.layer(switchboard, { host: name }))
+    )
+    const services = Context.merge(Context.merge(files, network), Option.getOrElse(faulty, () => Context.empty()))
+    return { name, services, faults: Option.map(faulty, Context.get(FaultyStorage.Control)) }
+  })
 
 /** Where a host's session listens. */
 export const address = (host: Host): Address => ({ host: host.name, port: PORT })

@@ -3,7 +3,8 @@
  * that starts from a magnet link. Several peers are asked at once; the first complete copy whose
  * SHA-1 is the info-hash wins, a peer whose copy hashes wrong is never asked again.
  */
-import { Chunk, Data, Deferred, Duration, Effect, Either, Fiber, Queue, type Scope } from "effect"
+import { Chunk, Data, Deferred, Duration, Effect, Either, Fiber, Queue, type Scope, Stream } from "effect"
+import type * as Dht from "../dht/Dht.js"
 import { createHash } from "node:crypto"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import { type Address, formatAddress, Network } from "../net/Network.js"
@@ -43,6 +44,8 @@ export interface Options {
   /** Time one peer has to deliver (default 30 s). */
   readonly peerTimeout?: Duration.DurationInput
   readonly connectTimeout?: Duration.DurationInput
+  /** A DHT node to ask for peers too. */
+  readonly dht?: Dht.Dht
 }
 
 /** The metadata and the peers learnt while fetching it (worth dialling for the download). */
@@ -85,6 +88,11 @@ export const fetch = (options: Options): Effect.Effect<Fetched, never, Network |
         stats: Effect.succeed({ uploaded: 0, downloaded: 0, left: 16384 }),
         onPeers: offer
       })
+    }
+    if (options.dht !== undefined) {
+      yield* Effect.forkScoped(
+        Stream.runForEach(Stream.grouped(options.dht.getPeers(options.infoHash), 1), (peers) => offer(Chunk.toReadonlyArray(peers)))
+      )
     }
     const result = yield* Deferred.make<Uint8Array>()
     const worker = Effect.forever(

@@ -53,6 +53,8 @@ export interface SupervisorOptions {
   readonly port: number
   /** Runs once when the last piece is verified and flushed. */
   readonly onComplete: Effect.Effect<void>
+  /** Our DHT node, when the session runs one: peers' BEP 5 `port` messages feed its table. */
+  readonly dht?: { readonly port: number; readonly addNode: (address: Address) => Effect.Effect<unknown> }
   /** Asks the trackers for peers soon (when few are connected and none are left to dial). */
   readonly needPeers: Effect.Effect<void>
   /** Receives the live figures every tick. */
@@ -102,6 +104,7 @@ const TICK_MILLIS = 1000
 /** Piece buffers kept for reuse. */
 const MAX_SPARE_BUFFERS = 16
 const PEX_INTERVAL_TICKS = 60
+const MAX_DHT_NODES_PER_TICK = 8
 /** Below this many peers, with nobody left to dial, the trackers are asked for more (every 30 s at most). */
 const WANT_PEERS = 10
 const NEED_PEERS_TICKS = 30
@@ -165,6 +168,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       have,
       readBlock: ReadCache.make(storage, config.readCacheBytes),
       events: mailbox,
+      dht: options.dht !== undefined,
       config: {
         connectTimeout: config.connectTimeout,
         handshakeTimeout: config.handshakeTimeout,
@@ -309,6 +313,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         pexSent: new Set()
       }
       peers.set(link.key, entry)
+      if (options.dht !== undefined && link.handshake.dht) link.send([Message.Port(options.dht.port)])
       if (link.handshake.extensionProtocol) {
         link.send([
           PeerExtensions.handshake({
@@ -381,8 +386,13 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           case "Extended":
             onExtended(entry, message)
             break
+          case "Port":
+            if (options.dht !== undefined && message.port > 0) {
+              dhtNodes.push({ host: entry.link.address.host, port: message.port })
+            }
+            break
           default:
-            // Port (no DHT yet) and Suggest (we pick rarest-first anyway) are not acted on.
+            // Suggest: we pick rarest-first anyway.
             break
         }
       }
@@ -576,6 +586,11 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       fillAll()
       yield* dialMore
       yield* publish
+      if (options.dht !== undefined && dhtNodes.length > 0) {
+        const nodes = dhtNodes.splice(0, MAX_DHT_NODES_PER_TICK)
+        dhtNodes.length = 0
+        yield* Effect.fork(Effect.forEach(nodes, options.dht.addNode, { discard: true }))
+      }
     })
 
     const publish = Effect.suspend(() => {
@@ -597,6 +612,9 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         complete: picker.isComplete
       })
     })
+
+    // DHT nodes learnt from `port` messages, pinged off the supervisor's loop.
+    const dhtNodes: Array<Address> = []
 
     const handle = (event: TorrentEvent): Effect.Effect<void, SupervisorError, Network> => {
       switch (event._tag) {

@@ -4,6 +4,7 @@
  * resuming starts a new run from the pieces verified so far.
  */
 import {
+  Chunk,
   Data,
   Deferred,
   Effect,
@@ -11,8 +12,9 @@ import {
   Option,
   Queue,
   Ref,
+  Schedule,
   type Scope,
-  type Stream,
+  Stream,
   SubscriptionRef
 } from "effect"
 import * as InfoHash from "../metainfo/InfoHash.js"
@@ -27,6 +29,7 @@ import * as Resume from "../storage/Resume.js"
 import { Storage, type StorageError } from "../storage/Storage.js"
 import * as Announcer from "../tracker/Announcer.js"
 import type { TrackerClient } from "../tracker/TrackerClient.js"
+import type * as Dht from "../dht/Dht.js"
 import * as Supervisor from "./Supervisor.js"
 import type { TorrentEvent } from "./TorrentEvent.js"
 
@@ -92,6 +95,8 @@ export interface Options {
   readonly peers?: ReadonlyArray<Address>
   /** Whether to start paused. */
   readonly paused?: boolean
+  /** The session's DHT node, if it runs one (never used for private torrents, BEP 27). */
+  readonly dht?: Dht.Dht
 }
 
 const MAILBOX_CAPACITY = 256
@@ -191,6 +196,22 @@ export const make = (
               onPeers: (addresses) => Queue.offer(mailbox, { _tag: "PeersFound", addresses, source: "tracker" })
             })
       const trackers = announcer?.status ?? Effect.succeed([])
+      const dht = info.private ? undefined : options.dht
+      if (dht !== undefined) {
+        const port = yield* options.port
+        // Look up and announce at once, then every 15 minutes so DHT nodes keep us stored.
+        yield* Effect.forkScoped(
+          (port > 0
+            ? Effect.map(dht.announce(metainfo.infoHash, port), (result): ReadonlyArray<Address> => result.peers)
+            : Effect.map(Stream.runCollect(dht.getPeers(metainfo.infoHash)), Chunk.toReadonlyArray)
+          ).pipe(
+            Effect.flatMap((peers) =>
+              peers.length === 0 ? Effect.void : Queue.offer(mailbox, { _tag: "PeersFound", addresses: peers, source: "dht" })
+            ),
+            Effect.repeat(Schedule.spaced("15 minutes"))
+          )
+        )
+      }
 
       yield* Supervisor.run({
         metainfo,
@@ -202,6 +223,7 @@ export const make = (
         mailbox,
         incoming,
         needPeers: announcer?.needPeers ?? Effect.void,
+        ...(dht === undefined ? {} : { dht: { port: dht.address.port, addNode: dht.addNode } }),
         onComplete: Effect.gen(function* () {
           yield* update(() => ({ state: "seeding" as const }))
           yield* Deferred.succeed(completed, undefined)
