@@ -3,7 +3,7 @@
  * with honest bitfiber seeders, scripted (possibly misbehaving) seeders and a fault plan, run in
  * virtual time, and what came of it: completion, the bytes on its disk, why peers were dropped.
  */
-import { type PeerError, Resume, type SessionConfig, Storage, type Torrent } from "@bitfiber/core"
+import { Metainfo, type PeerError, Resume, type SessionConfig, Storage, type Torrent } from "@bitfiber/core"
 import { FaultPlan, MemoryNetwork, ScriptedPeer, Seed, Simulation, Swarm, TestTorrent } from "@bitfiber/core/testing"
 import { expect } from "@effect/vitest"
 import { type Duration, Effect, Either, type Exit, Option, type Scope } from "effect"
@@ -107,9 +107,17 @@ export const run = (scenario: Scenario): Effect.Effect<Outcome, never, Scope.Sco
 
 /** Pieces of `test` on `host`'s disk that match their hash. */
 export const piecesVerifiedOnDisk = (host: Swarm.Host, test: TestTorrent.TestTorrent) =>
+  Effect.map(verifiedOnDisk(host, test), (have) => have.count)
+
+/** Bytes of the pieces of `test` on `host`'s disk that match their hash. */
+export const bytesVerifiedOnDisk = (host: Swarm.Host, test: TestTorrent.TestTorrent) =>
+  Effect.map(verifiedOnDisk(host, test), (have) =>
+    [...have.indices()].reduce((sum, index) => sum + Metainfo.pieceSize(test.metainfo.info, index), 0))
+
+const verifiedOnDisk = (host: Swarm.Host, test: TestTorrent.TestTorrent) =>
   Effect.gen(function* () {
     const storage = yield* (yield* Storage.Storage).open(test.metainfo.info, Swarm.DIRECTORY)
-    return (yield* Resume.check(storage)).count
+    return yield* Resume.check(storage)
   }).pipe(Effect.scoped, Effect.provide(host.services), Effect.orDie)
 
 /**
