@@ -261,4 +261,31 @@ describe("Dht: its own queries", () => {
       expect((yield* reborn.stats).nodes).toBe(1)
       expect((yield* reborn.routingTable).nodes).toEqual(saved.nodes)
     }))
+
+  it.scoped("drops persisted nodes it could never answer with: names and the other address family", () =>
+    Effect.gen(function* () {
+      const board = yield* MemoryNetwork.make()
+      const node = (host: string, byte: number) => ({ id: NodeId.toHex(idOf(byte)), host, port: 6881 })
+      const saved = { id: NodeId.toHex(OWN_ID), nodes: [node("10.0.0.3", 0x30), node("router.example", 0x31), node("fd00::3", 0x32)] }
+      const dht = yield* startNode(board, NODE, { routingTable: saved })
+      expect((yield* dht.routingTable).nodes).toEqual([node("10.0.0.3", 0x30)])
+      const peer = yield* rawNode(board, "10.0.0.2")
+      const reply = yield* ask(peer, { _tag: "FindNode", id: idOf(0x20), target: idOf(0x31) }, bytes("f1"))
+      expect(responseOf(reply).nodes).toEqual([{ id: idOf(0x30), address: { host: "10.0.0.3", port: 6881 } }])
+    }))
+
+  it.scoped("on an IPv6 address it speaks BEP 32: nodes6 in its answers", () =>
+    Effect.gen(function* () {
+      const board = yield* MemoryNetwork.make()
+      const dht = yield* startNode(board, "fd00::1", { nodeId: OWN_ID })
+      const known = yield* rawNode(board, "fd00::3")
+      const added = yield* Effect.fork(dht.addNode(known.address))
+      const ping = yield* known.receive
+      yield* known.send({ _tag: "Response", transactionId: ping.message.transactionId, response: { id: idOf(0x30) } }, ping.from)
+      expect(yield* Fiber.join(added)).toBe(true)
+      const peer = yield* rawNode(board, "fd00::2")
+      yield* peer.send({ _tag: "Query", transactionId: bytes("f6"), query: { _tag: "FindNode", id: idOf(0x20), target: idOf(0x31) }, readOnly: true }, dht.address)
+      const { message } = yield* peer.receive
+      expect(responseOf(message)).toEqual({ id: OWN_ID, nodes6: [{ id: idOf(0x30), address: { host: "fd00::3", port: 7000 } }] })
+    }))
 })

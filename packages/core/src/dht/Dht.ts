@@ -30,7 +30,10 @@ import * as Tokens from "./Tokens.js"
 
 /** Node settings; only `address` is required. */
 export interface Options {
-  /** Where to bind the UDP socket (port 0 = any free port). */
+  /**
+   * Where to bind the UDP socket (port 0 = any free port). Its family is the DHT's: an IPv4
+   * address (or 0.0.0.0) joins the IPv4 DHT, an IPv6 one the IPv6 DHT (BEP 32's `nodes6`).
+   */
   readonly address: Address
   /** Our node id; default: the persisted table's, else random. */
   readonly nodeId?: NodeId.NodeId
@@ -179,11 +182,19 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
     const network = yield* Network
     const socket = yield* network.udp(options.address)
     const ipv6 = Net.isIPv6(socket.address.host)
+    /** Whether an address is one we can reach and put in compact node info: an IP literal of our family. */
+    const usable = (address: Address): boolean =>
+      address.port > 0 && address.port <= 0xffff && Net.isIP(address.host) === (ipv6 ? 6 : 4)
     const start = yield* Clock.currentTimeMillis
 
-    const restored = options.routingTable === undefined
+    // A persisted node of the other address family (or not an IP) could never be put in an answer.
+    const persisted = options.routingTable === undefined ? undefined : {
+      ...options.routingTable,
+      nodes: options.routingTable.nodes.filter((node) => usable({ host: node.host, port: node.port }))
+    }
+    const restored = persisted === undefined
       ? undefined
-      : RoutingTable.restore(options.routingTable, start, options.nodeId === undefined ? undefined : { ownId: options.nodeId })
+      : RoutingTable.restore(persisted, start, options.nodeId === undefined ? undefined : { ownId: options.nodeId })
     if (restored !== undefined && Either.isLeft(restored)) {
       yield* Effect.logWarning(`DHT: ignoring the persisted routing table: ${restored.left.message}`)
     }
@@ -212,10 +223,6 @@ export const make = (options: Options): Effect.Effect<Dht, NetworkError, Network
     const counters = { queriesSent: 0, answersReceived: 0, timeouts: 0, queriesReceived: 0, dropped: 0 }
     const outstanding = yield* Effect.makeSemaphore(maxOutstanding)
     const background = yield* FiberSet.make()
-
-    /** Whether an address is one we can reach and put in compact node info. */
-    const usable = (address: Address): boolean =>
-      address.port > 0 && address.port <= 0xffff && Net.isIP(address.host) === (ipv6 ? 6 : 4)
 
     const nodesField = (nodes: ReadonlyArray<Krpc.NodeInfo>): Pick<Krpc.Response, "nodes" | "nodes6"> =>
       ipv6 ? { nodes6: nodes } : { nodes }
