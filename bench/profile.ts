@@ -8,7 +8,7 @@
  *   pnpm exec tsx bench/profile.ts /tmp/prof/CPU.*.cpuprofile [--top 25]
  */
 import * as fs from "node:fs"
-import { SourceMap } from "node:module"
+import { SourceMap, type SourceMapPayload } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Args from "./support/Args.js"
@@ -36,7 +36,7 @@ const original = (frame: CallFrame): CallFrame => {
   const script = fileURLToPath(frame.url)
   if (!sourceMaps.has(script)) {
     const file = `${script}.map`
-    sourceMaps.set(script, fs.existsSync(file) ? new SourceMap(JSON.parse(fs.readFileSync(file, "utf8")) as never) : undefined)
+    sourceMaps.set(script, fs.existsSync(file) ? new SourceMap(JSON.parse(fs.readFileSync(file, "utf8")) as SourceMapPayload) : undefined)
   }
   const entry = sourceMaps.get(script)?.findEntry(frame.lineNumber, frame.columnNumber)
   if (entry === undefined || !("originalSource" in entry)) return frame
