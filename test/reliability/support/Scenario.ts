@@ -38,6 +38,8 @@ export interface Scenario {
   readonly config?: SessionConfig.SessionConfigInput
   /** Virtual time the download may take (default 10 minutes). */
   readonly limit?: Duration.DurationInput
+  /** Virtual time per step of the simulation (default 1 second). */
+  readonly step?: Duration.DurationInput
   /**
    * Seed of every random choice: the network's faults and, while the scenario runs, `Math.random`
    * (the engine's tie-breaks). Default: `BITFIBER_SEED`, else 1, so a scenario replays exactly.
@@ -89,7 +91,10 @@ export const run = (scenario: Scenario): Effect.Effect<Outcome, never, Scope.Sco
     if (scenario.plan !== undefined) yield* FaultPlan.run(switchboard, scenario.plan)
 
     const start = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const result = yield* Effect.either(Simulation.run(leecher.torrent.completed, { limit: scenario.limit ?? "10 minutes" }))
+    const result = yield* Effect.either(Simulation.run(leecher.torrent.completed, {
+      limit: scenario.limit ?? "10 minutes",
+      step: scenario.step ?? "1 second"
+    }))
     const end = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
     const content = yield* Swarm.readContent(host, test.metainfo)
     const piecesOnDisk = yield* piecesVerifiedOnDisk(host, test)
