@@ -1,7 +1,8 @@
 import { Dht, Magnet, MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
 import { MemoryNetwork, TestTorrent } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { runUnderTestClock } from "./fixtures.js"
 import * as Path from "node:path"
 
 const test = TestTorrent.make({ files: [{ path: "d.bin", length: 300_000 }], pieceLength: 32 * 1024 })
@@ -38,8 +39,7 @@ describe("peers found through the DHT (TestClock)", () => {
         const disk = yield* MemoryStorage.MemoryDisk
         return yield* disk.file(Path.join("/dl", "d.bin"))
       }).pipe(Effect.provide(leecherContext), Effect.fork)
-      for (let i = 0; i < 600 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("1 second")
-      const bytes = yield* Fiber.join(fiber)
+      const bytes = yield* runUnderTestClock(fiber, 600)
       expect(Option.isSome(bytes) && Buffer.from(bytes.value).equals(Buffer.from(test.content))).toBe(true)
       expect((yield* router.stats).storedInfoHashes).toBeGreaterThanOrEqual(1)
     }))

@@ -1,7 +1,8 @@
 import { MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
 import { MemoryNetwork, ScriptedPeer, TestTorrent } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { runUnderTestClock } from "./fixtures.js"
 import * as Path from "node:path"
 
 const test = TestTorrent.make({
@@ -15,17 +16,6 @@ const test = TestTorrent.make({
 })
 const info = test.metainfo.info
 const directory = "/downloads"
-
-/** Advances the TestClock a second at a time until `fiber` is done (bounded). */
-const runUnderTestClock = <A, E>(fiber: Fiber.Fiber<A, E>, maxSeconds: number) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < maxSeconds; i++) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) break
-      yield* TestClock.adjust("1 second")
-    }
-    return yield* Fiber.join(fiber)
-  })
 
 /** Downloads `test` over the in-memory network from seeders listening with `behaviours`. */
 const downloadFrom = (behaviours: ReadonlyArray<ScriptedPeer.Behaviour>) =>

@@ -1,7 +1,8 @@
 import { MemoryStorage, Session, SessionConfig, type Torrent, TrackerClient } from "@bitfiber/core"
 import { MemoryNetwork, TestTorrent } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, type Scope, TestClock } from "effect"
+import { Effect, Layer, Option, type Scope } from "effect"
+import { runUnderTestClock } from "./fixtures.js"
 import * as Path from "node:path"
 
 const test = TestTorrent.make({
@@ -57,8 +58,7 @@ const peer = (
 const completeAll = (torrents: ReadonlyArray<Torrent.Torrent>) =>
   Effect.gen(function* () {
     const fiber = yield* Effect.fork(Effect.all(torrents.map((t) => t.completed), { concurrency: "unbounded" }))
-    for (let i = 0; i < 300 && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("1 second")
-    return yield* Fiber.join(fiber)
+    return yield* runUnderTestClock(fiber, 300)
   })
 
 const identical = (bytes: Uint8Array) => Buffer.from(bytes).equals(Buffer.from(test.content))

@@ -1,6 +1,6 @@
 import { NodeNetwork, NodeStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
 import type { Metainfo } from "@bitfiber/core"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
@@ -44,3 +44,10 @@ export const loopbackSession = (config: SessionConfig.SessionConfigInput = {}) =
     SessionConfig.make({ listenHost: "127.0.0.1", port: 0, ...config }).pipe(Effect.orDie),
     Session.make
   )
+
+/** Advances the TestClock a second at a time until `fiber` is done (at most `maxSeconds`), then joins it. */
+export const runUnderTestClock = <A, E>(fiber: Fiber.Fiber<A, E>, maxSeconds: number) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < maxSeconds && Option.isNone(yield* Fiber.poll(fiber)); i++) yield* TestClock.adjust("1 second")
+    return yield* Fiber.join(fiber)
+  })
