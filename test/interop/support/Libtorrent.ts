@@ -49,6 +49,10 @@ export interface LibtorrentClient {
   readonly connectPeer: (peer: PeerAddress) => Effect.Effect<void>
   /** Announces to every tracker now, ignoring the tracker's min interval. */
   readonly reannounce: Effect.Effect<void>
+  /** With `dht`: adds a DHT node (libtorrent's `add_dht_node`), which libtorrent pings. */
+  readonly addDhtNode: (node: PeerAddress) => Effect.Effect<void>
+  /** With `dht`: announces the torrent to the DHT now (`force_dht_announce`). */
+  readonly dhtAnnounce: Effect.Effect<void>
   /** Waits until the torrent is complete; a leecher without `keepSeeding` has then exited 0 with its files flushed. */
   readonly waitFinished: (timeout?: Duration.DurationInput) => Effect.Effect<void, ProcessError>
 }
@@ -61,6 +65,13 @@ export interface LibtorrentOptions {
   readonly peers?: ReadonlyArray<PeerAddress>
   /** Upper bound of the process's life (default 5 minutes). */
   readonly lifetime?: Duration.DurationInput
+  /**
+   * Runs libtorrent's DHT on the listen port (UDP, 127.0.0.1), with no public router and the
+   * loopback-hostile checks off; it logs its DHT alerts. Default off.
+   */
+  readonly dht?: boolean
+  /** With `dht`: DHT nodes to start from. */
+  readonly dhtNodes?: ReadonlyArray<PeerAddress>
 }
 
 /** Where a leecher gets the torrent from: a .torrent file, or a magnet link (metadata from peers). */
@@ -82,6 +93,8 @@ const launch = (
       "--dir", dir,
       "--port", String(options.port ?? 0),
       ...(options.peers ?? []).flatMap((peer) => ["--connect", `${peer.host}:${peer.port}`]),
+      ...(options.dht === true ? ["--dht"] : []),
+      ...(options.dhtNodes ?? []).flatMap((node) => ["--dht-node", `${node.host}:${node.port}`]),
       ...extra
     ]
     const ready = /^READY port=(\d+)$/
@@ -106,6 +119,8 @@ const launch = (
       status,
       connectPeer: (peer) => child.send(`connect ${peer.host} ${peer.port}`),
       reannounce: child.send("reannounce"),
+      addDhtNode: (node) => child.send(`dht-node ${node.host} ${node.port}`),
+      dhtAnnounce: child.send("dht-announce"),
       waitFinished: (timeout = defaultFinish) =>
         mode === "seed"
           ? Effect.void // ready means verified and seeding

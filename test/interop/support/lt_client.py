@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """libtorrent (rasterbar 2.0) driver for bitfiber's interop tests; loopback only.
 
-  lt_client.py seed   --torrent T --dir D [--port P] [--connect H:P ...] [--reannounce S]
-  lt_client.py leech  (--torrent T | --magnet URI) --dir D [--port P] [--connect H:P ...] [--keep-seeding]
+  lt_client.py seed   --torrent T --dir D [--port P] [--connect H:P ...] [--reannounce S] [--dht [--dht-node H:P ...]]
+  lt_client.py leech  (--torrent T | --magnet URI) --dir D [--port P] [--connect H:P ...] [--keep-seeding] [--dht ...]
   lt_client.py info   T                      -> one JSON line: infoHash, name, pieceLength, files
   lt_client.py create --path P --out T [--piece-size N] [--tracker URL ...] [--version v1|v2|hybrid] [--pad]
 
 seed/leech print "READY port=N" once listening (a seeder: once its data is verified), a JSON
 status line every --interval seconds, JSON "alert" lines for tracker/peer/errors, and a leecher
 prints "FINISHED" and exits 0 when complete. Stdin takes commands, one a line:
-"connect HOST PORT", "reannounce", "status", "download-limit BYTES_PER_SECOND" (0: none).
+"connect HOST PORT", "reannounce", "status", "download-limit BYTES_PER_SECOND" (0: none),
+"dht-node HOST PORT" (add_dht_node), "dht-announce" (force_dht_announce).
+--dht runs libtorrent's DHT on the listen port, on loopback, with no bootstrap node but the
+--dht-node ones, and prints its DHT alerts (and DHT counters in the status lines).
 """
 import argparse
 import json
@@ -24,9 +27,9 @@ def emit(obj):
     print(obj if isinstance(obj, str) else json.dumps(obj), flush=True)
 
 
-def session(port):
+def session(port, dht):
     # Everything that is not plain TCP on 127.0.0.1 is off: the tests must see only loopback traffic.
-    return lt.session({
+    settings = {
         "listen_interfaces": "127.0.0.1:%d" % port,
         "listen_system_port_fallback": False,
         "outgoing_interfaces": "127.0.0.1",
@@ -47,7 +50,29 @@ def session(port):
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification
         | lt.alert.category_t.connect_notification,
-    })
+    }
+    if dht:
+        settings.update({
+            "enable_dht": True,
+            # No public router: only the nodes the test gives.
+            "dht_bootstrap_nodes": "",
+            # Every node is 127.0.0.1, distinguished only by port, and has a random id (no BEP 42).
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_prefer_verified_node_ids": False,
+            "dht_enforce_node_id": False,
+            "dht_ignore_dark_internet": False,
+            "alert_mask": settings["alert_mask"]
+            | lt.alert.category_t.dht_notification
+            | lt.alert.category_t.dht_log_notification
+            | lt.alert.category_t.dht_operation_notification,
+        })
+    return lt.session(settings)
+
+
+DHT_CATEGORIES = (lt.alert.category_t.dht_notification
+                  | lt.alert.category_t.dht_log_notification
+                  | lt.alert.category_t.dht_operation_notification)
 
 
 def status_of(h, ses):
@@ -88,6 +113,12 @@ def read_commands(h, ses):
                 # The torrent's own limit: libtorrent exempts local peers from the session's.
                 h.set_download_limit(int(words[1]))
                 emit({"event": "command", "download-limit": int(words[1])})
+            elif words[:1] == ["dht-node"] and len(words) == 3:
+                ses.add_dht_node((words[1], int(words[2])))
+                emit({"event": "command", "dht-node": "%s:%s" % (words[1], words[2])})
+            elif words == ["dht-announce"]:
+                h.force_dht_announce()
+                emit({"event": "command", "dht-announce": True})
             elif words == ["status"]:
                 emit(status_of(h, ses))
             elif words:
@@ -97,7 +128,9 @@ def read_commands(h, ses):
 
 
 def run(args, seeding):
-    ses = session(args.port)
+    ses = session(args.port, args.dht)
+    for node in args.dht_node:
+        ses.add_dht_node(parse_endpoint(node))
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
     else:
@@ -124,7 +157,8 @@ def run(args, seeding):
                 sys.exit(2)
             if a.category() & (lt.alert.category_t.error_notification
                                | lt.alert.category_t.tracker_notification
-                               | lt.alert.category_t.connect_notification) \
+                               | lt.alert.category_t.connect_notification
+                               | (DHT_CATEGORIES if args.dht else 0)) \
                     or isinstance(a, (lt.torrent_finished_alert, lt.torrent_error_alert)):
                 emit({"event": "alert", "type": type(a).__name__, "message": a.message()})
         s = h.status()
@@ -206,6 +240,8 @@ def main():
         c.add_argument("--interval", type=float, default=1.0, help="seconds between status lines")
         c.add_argument("--reannounce", type=float, default=0, help="seeder: re-announce every S seconds")
         c.add_argument("--keep-seeding", action="store_true", help="leecher: keep seeding once finished")
+        c.add_argument("--dht", action="store_true", help="run the DHT on the listen port (loopback, no public router)")
+        c.add_argument("--dht-node", action="append", default=[], help="HOST:PORT of a DHT node to start from (with --dht)")
     sub.add_parser("info").add_argument("torrent")
     c = sub.add_parser("create")
     c.add_argument("--path", required=True)
