@@ -149,6 +149,19 @@ describe("network faults", () => {
       expect(outcome.peerErrors.filter((error) => error._tag === "ConnectFailed").length).toBeGreaterThanOrEqual(4)
     }))
 
+  it.scoped("the only seeder, given by hand, unreachable for 31 minutes: still retried, and the download completes", () =>
+    Effect.gen(function* () {
+      // Regression: after 9 failed connects a candidate was forgotten, a user-given peer too.
+      const outcome = yield* run({
+        scripted: [{}],
+        plan: [FaultPlan.link({ duration: "31 minutes", match: { from: LEECHER }, link: { refuse: true } })],
+        limit: "45 minutes",
+        step: "1 minute"
+      })
+      expectComplete(outcome)
+      expect(errorsOf(outcome, FIRST).filter((error) => error._tag === "ConnectFailed").length).toBeGreaterThan(8)
+    }))
+
   it.scoped("honest bitfiber leechers share: one downloads from a seeder, another only from the first leecher", () =>
     Effect.gen(function* () {
       const seed = Seed.fromEnv(process.env, 1)

@@ -21,7 +21,7 @@ import * as Extension from "../wire/Extension.js"
 import * as Message from "../wire/Message.js"
 import * as Choker from "./Choker.js"
 import * as PeerExtensions from "./PeerExtensions.js"
-import type { TorrentEvent } from "./TorrentEvent.js"
+import type { PeerSource, TorrentEvent } from "./TorrentEvent.js"
 
 /** Live figures of a running torrent, published every tick. */
 export interface SwarmStats {
@@ -98,6 +98,8 @@ interface Candidate {
   state: "idle" | "connecting" | "connected"
   failures: number
   nextAttemptAt: number
+  /** Given by the user: retried at the longest backoff forever, never forgotten. */
+  manual: boolean
 }
 
 const TICK_MILLIS = 1000
@@ -271,12 +273,14 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       return Effect.forEach(toDial, dial, { discard: true })
     })
 
-    const addCandidates = (addresses: ReadonlyArray<Address>) => {
+    const addCandidates = (addresses: ReadonlyArray<Address>, source?: PeerSource) => {
       for (const address of addresses) {
         const key = formatAddress(address)
-        if (candidates.has(key) || banned.has(key) || candidates.size >= config.maxCandidates) continue
+        const known = candidates.get(key)
+        if (known !== undefined) known.manual ||= source === "manual"
+        if (known !== undefined || banned.has(key) || candidates.size >= config.maxCandidates) continue
         if (address.port === 0) continue
-        candidates.set(key, { address, state: "idle", failures: 0, nextAttemptAt: 0 })
+        candidates.set(key, { address, state: "idle", failures: 0, nextAttemptAt: 0, manual: source === "manual" })
       }
     }
 
@@ -538,7 +542,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
             (error._tag === "Dropped" && error.reason === "NotUseful") ||
             (error._tag === "HandshakeFailed" && error.reason === "SelfConnection")
           if (error._tag === "HandshakeFailed" && error.reason === "SelfConnection") banned.add(key)
-          if (banned.has(key) || useless || candidate.failures > 8) candidates.delete(key)
+          if (banned.has(key) || useless || (candidate.failures > 8 && !candidate.manual)) candidates.delete(key)
         }
         fillAll()
         yield* dialMore
@@ -619,7 +623,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     const handle = (event: TorrentEvent): Effect.Effect<void, SupervisorError, Network> => {
       switch (event._tag) {
         case "PeersFound":
-          addCandidates(event.addresses)
+          addCandidates(event.addresses, event.source)
           return dialMore
         case "PeerConnected":
           onConnected(event.link)
