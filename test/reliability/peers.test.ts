@@ -139,7 +139,8 @@ describe("a misbehaving seeder beside an honest one", () => {
     Effect.gen(function* () {
       const outcome = yield* run({
         scripted: [{ corruptAll: true }, { corruptAll: true, seed: 1 }, { garbage: 100 }],
-        limit: "3 minutes"
+        limit: "3 minutes",
+        step: "5 seconds"
       })
       expect(outcome.completed).toBe(false)
       expect(outcome.progress.verifiedPieces).toBe(0)

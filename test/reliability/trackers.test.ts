@@ -47,7 +47,10 @@ const download = (
     yield* Swarm.seeder(yield* Swarm.host(board, SEEDER), { ...test, metainfo: { ...test.metainfo, trackers: [] } })
     const host = yield* Swarm.host(board, LEECHER, options?.trackerClient)
     const leecher = yield* Swarm.leecher(host, test, [], { listen: false })
-    const result = yield* Effect.either(Simulation.run(leecher.torrent.completed, { limit: options?.limit ?? "5 minutes" }))
+    // Tracker timings are tens of seconds: coarse steps keep the run cheap.
+    const result = yield* Effect.either(
+      Simulation.run(leecher.torrent.completed, { limit: options?.limit ?? "5 minutes", step: "5 seconds" })
+    )
     const progress = yield* leecher.torrent.progress
     const failure = `${JSON.stringify(progress.trackers)}; ${Seed.replayHint(seed)}`
     return { completed: result._tag === "Right", intact: yield* Swarm.hasContent(host, test), progress, failure, leecher }
