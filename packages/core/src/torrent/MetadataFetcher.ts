@@ -3,7 +3,7 @@
  * that starts from a magnet link. Several peers are asked at once; the first complete copy whose
  * SHA-1 is the info-hash wins, a peer whose copy hashes wrong is never asked again.
  */
-import { Chunk, Data, Deferred, Duration, Effect, Either, Fiber, Queue, type Scope, Stream } from "effect"
+import { Chunk, Data, Deferred, Duration, Effect, Either, Fiber, Queue, Schedule, type Scope, Stream } from "effect"
 import type * as Dht from "../dht/Dht.js"
 import { createHash } from "node:crypto"
 import * as InfoHash from "../metainfo/InfoHash.js"
@@ -91,7 +91,10 @@ export const fetch = (options: Options): Effect.Effect<Fetched, never, Network |
     }
     if (options.dht !== undefined) {
       yield* Effect.forkScoped(
-        Stream.runForEach(Stream.grouped(options.dht.getPeers(options.infoHash), 1), (peers) => offer(Chunk.toReadonlyArray(peers)))
+        // Repeated: a lookup that converged before the torrent's seeders announced finds them later.
+        Stream.runForEach(Stream.grouped(options.dht.getPeers(options.infoHash), 1), (peers) => offer(Chunk.toReadonlyArray(peers))).pipe(
+          Effect.repeat(Schedule.spaced("30 seconds"))
+        )
       )
     }
     const result = yield* Deferred.make<Uint8Array>()
