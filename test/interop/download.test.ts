@@ -163,9 +163,10 @@ Interop.describeInterop("bitfiber downloads from real seeders", ["opentracker", 
 
         yield* leechThroughTracker(swarm)
         // The leecher does not count bytes per peer: ask the seeders what they sent.
-        const bitfiberUploaded = (yield* seeding.progress).uploaded
         yield* waitUntil("a libtorrent status line after the download", Effect.sync(() => libtorrent.status() !== undefined))
-        yield* Effect.sleep("1500 millis") // one more status line, with the final counter
+        // One more libtorrent status line and one more bitfiber tick, both with their final counters.
+        yield* Effect.sleep("1500 millis")
+        const bitfiberUploaded = (yield* seeding.progress).uploaded
         const libtorrentUploaded = libtorrent.status()?.total_upload ?? 0
         // aria2c logs no counters: it helped if the other two sent less than everything.
         const total = files.reduce((sum, file) => sum + file.size, 0)
