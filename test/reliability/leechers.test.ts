@@ -6,7 +6,7 @@ import { Message, type PeerError, PeerId } from "@bitfiber/core"
 import { MemoryNetwork, ScriptedPeer, Simulation, Swarm } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
-import { small } from "./support/Scenario.js"
+import { printSeedOnFailure, seedMathRandom, small, suiteSeed } from "./support/Scenario.js"
 
 const SEEDER = "10.0.3.1"
 const BAD = "10.0.3.2"
@@ -23,7 +23,9 @@ const serve = (
   options?: { readonly fast?: boolean; readonly untilDropped?: boolean }
 ) =>
   Effect.gen(function* () {
-    const board = yield* MemoryNetwork.make()
+    const seed = suiteSeed()
+    yield* seedMathRandom(seed)
+    const board = yield* MemoryNetwork.make({ seed })
     const seeder = yield* Swarm.seeder(yield* Swarm.host(board, SEEDER), small)
     yield* Simulation.run(seeder.torrent.completed, { limit: "1 minute" })
     const bad = yield* Effect.fork(
@@ -48,6 +50,8 @@ const serve = (
 
 const reasons = (errors: ReadonlyArray<PeerError.PeerError>) =>
   errors.map((error) => ("reason" in error ? `${error._tag}(${error.reason})` : error._tag))
+
+printSeedOnFailure()
 
 describe("a misbehaving leecher against a bitfiber seeder, beside an honest leecher", () => {
   it.scoped("a request for a piece that does not exist: dropped with ProtocolViolation(BadRequest)", () =>

@@ -6,12 +6,26 @@
 import { FaultPlan, MemoryNetwork, Seed, Simulation, Swarm } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { errorsOf, expectComplete, honestHost, LEECHER, medium, run, scriptedHost, seedMathRandom, small } from "./support/Scenario.js"
+import {
+  errorsOf,
+  expectComplete,
+  honestHost,
+  LEECHER,
+  medium,
+  printSeedOnFailure,
+  run,
+  scriptedHost,
+  seedMathRandom,
+  small,
+  suiteSeed
+} from "./support/Scenario.js"
 
 const FIRST = scriptedHost(0)
 const SECOND = scriptedHost(1)
 const toLeecher = (from: string) => ({ from, to: LEECHER })
 const fromLeecher = (to: string) => ({ from: LEECHER, to })
+
+printSeedOnFailure()
 
 describe("network faults", () => {
   it.scoped("200 ms latency and 100 ms jitter on every link: complete, bytes identical", () =>
@@ -164,7 +178,7 @@ describe("network faults", () => {
 
   it.scoped("honest bitfiber leechers share: one downloads from a seeder, another only from the first leecher", () =>
     Effect.gen(function* () {
-      const seed = Seed.fromEnv(process.env, 1)
+      const seed = suiteSeed()
       yield* seedMathRandom(seed)
       const board = yield* MemoryNetwork.make({ seed })
       yield* board.setLink({}, { latency: "20 millis", bandwidth: 200_000 })

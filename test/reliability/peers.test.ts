@@ -4,9 +4,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { errorsOf, expectComplete, run, scriptedHost, small } from "./support/Scenario.js"
+import { errorsOf, expectComplete, printSeedOnFailure, run, scriptedHost, small } from "./support/Scenario.js"
 
 const BAD = scriptedHost(0)
+
+printSeedOnFailure()
 
 describe("a misbehaving seeder beside an honest one", () => {
   it.scoped("wrong info-hash in its handshake: dropped with HandshakeFailed(InfoHashMismatch)", () =>

@@ -7,7 +7,7 @@ import { type Torrent } from "@bitfiber/core"
 import { MemoryNetwork, Seed, Simulation, Swarm } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
-import { bytesVerifiedOnDisk, piecesVerifiedOnDisk, seedMathRandom, small } from "./support/Scenario.js"
+import { bytesVerifiedOnDisk, piecesVerifiedOnDisk, printSeedOnFailure, seedMathRandom, small, suiteSeed } from "./support/Scenario.js"
 
 const SEEDER = "10.0.6.1"
 const SECOND_SEEDER = "10.0.6.2"
@@ -16,7 +16,7 @@ const PIECE = small.metainfo.info.pieceLength
 
 /** A seeded switchboard with an honest bitfiber seeder on it. */
 const swarmWithSeeder = Effect.gen(function* () {
-  const seed = Seed.fromEnv(process.env, 1)
+  const seed = suiteSeed()
   yield* seedMathRandom(seed)
   const board = yield* MemoryNetwork.make({ seed })
   const seeder = yield* Swarm.seeder(yield* Swarm.host(board, SEEDER), small)
@@ -26,6 +26,8 @@ const swarmWithSeeder = Effect.gen(function* () {
 /** Waits (in virtual time) for `torrent.completed`, returning how it ended. */
 const outcome = (torrent: Torrent.Torrent) =>
   Simulation.run(Effect.either(torrent.completed), { limit: "5 minutes" })
+
+printSeedOnFailure()
 
 describe("disk faults", () => {
   it.scoped("the disk fills up (ENOSPC after 100 kB): the torrent fails with Storage/NoSpace, no false complete", () =>
@@ -60,7 +62,7 @@ describe("disk faults", () => {
 
   it.scoped("a seeder's disk starts failing reads (EIO): the seeder's torrent fails, the leecher completes from another", () =>
     Effect.gen(function* () {
-      const seed = Seed.fromEnv(process.env, 1)
+      const seed = suiteSeed()
       yield* seedMathRandom(seed)
       const board = yield* MemoryNetwork.make({ seed })
       const failingHost = yield* Swarm.host(board, SEEDER, { faults: {} })

@@ -7,7 +7,7 @@ import { Announce, type Network, type Torrent } from "@bitfiber/core"
 import { FakeTracker, MemoryNetwork, Seed, Simulation, Swarm, TestTorrent } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, type Scope } from "effect"
-import { seedMathRandom } from "./support/Scenario.js"
+import { printSeedOnFailure, seedMathRandom, suiteSeed } from "./support/Scenario.js"
 
 const TRACKER_HOST = "10.0.5.1"
 const SEEDER = "10.0.5.2"
@@ -37,7 +37,7 @@ const download = (
   }
 ) =>
   Effect.gen(function* () {
-    const seed = Seed.fromEnv(process.env, 1)
+    const seed = suiteSeed()
     yield* seedMathRandom(seed)
     const test = torrentWith(tiers)
     const board = yield* MemoryNetwork.make({ seed })
@@ -59,6 +59,8 @@ const download = (
 /** The status of tracker `url`. */
 const statusOf = (progress: Torrent.Progress, url: string) =>
   progress.trackers.find((tracker) => tracker.url === url)
+
+printSeedOnFailure()
 
 describe("fake trackers", () => {
   it.effect("HTTP 500 from the first tier: HttpStatus in its status, peers from the second tier", () =>
@@ -172,7 +174,7 @@ describe("fake trackers", () => {
         [[udp(81)]],
         FakeTracker.udp({ host: TRACKER_HOST, port: 81 }, () => FakeTracker.udpPeers([seederAddress])),
         {
-          limit: "2 minutes",
+          limit: "10 minutes",
           links: (board) =>
             Effect.zipRight(board.setLink({ from: LEECHER, to: TRACKER_HOST }, lossy), board.setLink({ from: TRACKER_HOST, to: LEECHER }, lossy))
         }

@@ -5,7 +5,7 @@
  */
 import { Metainfo, type PeerError, Resume, type SessionConfig, Storage, type Torrent } from "@bitfiber/core"
 import { FaultPlan, MemoryNetwork, ScriptedPeer, Seed, Simulation, Swarm, TestTorrent } from "@bitfiber/core/testing"
-import { expect } from "@effect/vitest"
+import { beforeEach, expect } from "@effect/vitest"
 import { type Duration, Effect, Either, type Exit, Option, type Scope } from "effect"
 
 /** The downloader's host. */
@@ -75,7 +75,7 @@ export const errorsOf = (outcome: Outcome, host: string) =>
 export const run = (scenario: Scenario): Effect.Effect<Outcome, never, Scope.Scope> =>
   Effect.gen(function* () {
     const test = scenario.torrent ?? small
-    const seed = scenario.seed ?? Seed.fromEnv(process.env, 1)
+    const seed = scenario.seed ?? suiteSeed()
     yield* seedMathRandom(seed)
     const switchboard = scenario.switchboard ?? (yield* MemoryNetwork.make({ seed }))
     const scripted = yield* Effect.forEach(scenario.scripted ?? [], (behaviour, i) =>
@@ -155,3 +155,14 @@ export const expectComplete = (outcome: Outcome, test: TestTorrent.TestTorrent =
   expect(outcome.intact, describeOutcome(outcome)).toBe(true)
   expect(outcome.piecesOnDisk, describeOutcome(outcome)).toBe(test.metainfo.info.pieceCount)
 }
+
+/** The seed scenarios run with unless they name one: `BITFIBER_SEED`, else 1. */
+export const suiteSeed = () => Seed.fromEnv(process.env, 1)
+
+/** Makes every failing test of the calling file print the seed to replay it with. */
+export const printSeedOnFailure = () =>
+  beforeEach(({ onTestFailed }) => {
+    const seed = suiteSeed()
+    // The one place the suite prints: how to replay the failing run.
+    onTestFailed(() => console.error(`seed ${seed}: ${Seed.replayHint(seed)}`))
+  })
