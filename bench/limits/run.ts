@@ -7,7 +7,9 @@
  *          writing 4 MiB buffers with back-pressure; timed at the receiver, first byte to last;
  * - write: sequential 1 MiB writes of `--size` bytes to a new file in the temp dir, then fsync.
  *
- *   pnpm bench limits [--size 1GiB]
+ * Each is measured `--rounds` times (default 3) and the best kept: a limit is what the machine can do.
+ *
+ *   pnpm bench limits [--size 1GiB] [--rounds 3]
  *
  * Writes bench/results/limits.json; the runner divides rates by the lowest limit that applies.
  */
@@ -96,18 +98,31 @@ const write = (bytes: number): number => {
 
 const main = async () => {
   const bytes = Args.size("size", "1GiB")
-  console.error(`limits: ${Format.bytes(bytes)} each; ${Report.load()}`)
-  const limits: Record<Limit, number> = { sha1: sha1(bytes), tcp: await tcp(bytes), write: write(bytes) }
+  const rounds = Args.count("rounds", 3)
+  console.error(`limits: ${Format.bytes(bytes)} each, best of ${rounds}; ${Report.load()}`)
+  const runs: Record<Limit, Array<number>> = { sha1: [], tcp: [], write: [] }
+  for (let round = 0; round < rounds; round++) {
+    runs.sha1.push(sha1(bytes))
+    runs.tcp.push(await tcp(bytes))
+    runs.write.push(write(bytes))
+  }
+  // A limit is what the machine can do: the best round, the others having lost time to other work.
+  const limits: Record<Limit, number> = { sha1: Math.max(...runs.sha1), tcp: Math.max(...runs.tcp), write: Math.max(...runs.write) }
   const what: Record<Limit, string> = {
     sha1: "SHA-1, node:crypto, 1 MiB updates",
     tcp: "loopback TCP, node:net, one connection",
     write: `sequential file write + fsync (${os.tmpdir()})`
   }
-  console.log(`limits of this machine, ${Format.bytes(bytes)} each; ${Report.load()}`)
-  console.log(Report.table(["limit", "MiB/s"], (Object.keys(limits) as Array<Limit>).map((key) => [`${key}: ${what[key]}`, Report.num(limits[key], 0)])))
+  console.log(`limits of this machine, ${Format.bytes(bytes)} each, best of ${rounds}; ${Report.load()}`)
+  console.log(Report.table(
+    ["limit", "MiB/s", "all rounds"],
+    (Object.keys(limits) as Array<Limit>).map((key) => [`${key}: ${what[key]}`, Report.num(limits[key], 0), runs[key].map((v) => Report.num(v, 0)).join(" ")])
+  ))
   const file = Report.write("limits", {
     sizeBytes: bytes,
+    rounds,
     limits,
+    runs,
     summary: (Object.keys(limits) as Array<Limit>).map((key) => ({ metric: `limit: ${what[key]}`, value: limits[key], unit: "MiB/s" }))
   })
   console.log(`results: ${file}`)
