@@ -254,3 +254,61 @@ describe("ScriptedPeer.script", () => {
       expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)).toMatchObject(Option.some({ reason: "Timeout" }))
     }).pipe(Effect.provide(swarm)))
 })
+
+describe("ScriptedPeer misbehaviour", () => {
+  /** The raw bytes the seeder sends after its handshake, until `count` bytes have come. */
+  const bytesAfterHandshake = (behaviour: ScriptedPeer.Behaviour, count: number) =>
+    Effect.gen(function* () {
+      yield* startSeeder({ behaviour })
+      const network = yield* Network.Network
+      const connection = yield* network.connect(SEEDER)
+      yield* connection.write(Handshake.encode(Handshake.make({ infoHash, peerId: clientId })))
+      const received = yield* connection.chunks.pipe(
+        Stream.scan(new Uint8Array(0), (bytes, chunk) => Buffer.concat([bytes, chunk])),
+        Stream.takeUntil((bytes) => bytes.length >= Handshake.LENGTH + count),
+        Stream.runLast
+      )
+      return Array.from(Option.getOrThrow(received).subarray(Handshake.LENGTH, Handshake.LENGTH + count))
+    })
+
+  it.scopedLive("sends the given length prefix (a piece header) where the bitfield belongs", () =>
+    Effect.gen(function* () {
+      expect(yield* bytesAfterHandshake({ lengthPrefix: 0xffff_ffff }, 5)).toEqual([0xff, 0xff, 0xff, 0xff, Message.Id.Piece])
+    }).pipe(Effect.provide(swarm)))
+
+  it.scopedLive("sends bitfields with a spare bit set, or a byte too long", () =>
+    Effect.gen(function* () {
+      // 4 pieces: 1111 0000 is valid, 1111 0001 has a spare bit set.
+      expect(yield* bytesAfterHandshake({ badBitfield: "spareBits" }, 6)).toEqual([0, 0, 0, 2, Message.Id.Bitfield, 0xf1])
+    }).pipe(Effect.provide(swarm)))
+
+  it.scopedLive("sends a bitfield one byte too long", () =>
+    Effect.gen(function* () {
+      expect(yield* bytesAfterHandshake({ badBitfield: "wrongLength" }, 7)).toEqual([0, 0, 0, 3, Message.Id.Bitfield, 0xf0, 0xff])
+    }).pipe(Effect.provide(swarm)))
+
+  it.scopedLive("a leecher that requests while choked sends its requests before saying it is interested", () =>
+    Effect.gen(function* () {
+      const seen = yield* Effect.flatMap(SeederNetwork, (network) =>
+        Effect.provideService(
+          ScriptedPeer.listen(
+            SEEDER,
+            ScriptedPeer.script(
+              ScriptedPeer.handshake({ infoHash, peerId: clientId }),
+              ScriptedPeer.expect("Request"),
+              ScriptedPeer.expect("Request", { skip: true }),
+              ScriptedPeer.expect("Interested", { skip: true })
+            )
+          ),
+          Network.Network,
+          network
+        ))
+      yield* Effect.either(
+        ScriptedPeer.connect(SEEDER, ScriptedPeer.leech({ info, infoHash, behaviour: { requestWhileChoked: true } })).pipe(
+          Effect.timeout("5 seconds")
+        )
+      )
+      const [session] = yield* seen.sessions
+      expect(session !== undefined && Exit.isSuccess(session)).toBe(true)
+    }).pipe(Effect.provide(swarm)))
+})

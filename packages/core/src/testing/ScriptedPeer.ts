@@ -1,7 +1,8 @@
 /**
  * Scripted BitTorrent peers over any `Network` (the in-memory one or the live one): a script is a
  * sequence of steps (send bytes or messages, expect messages, wait, close) run against one
- * connection, and `seed` is a ready-made script for an honest seeder with optional misbehaviour.
+ * connection; `seed` and `leech` are ready-made scripts for an honest seeder or leecher with a
+ * catalogue of misbehaviours (`Behaviour`, `LeechBehaviour`).
  *
  * Reading is pull-based: at most one chunk is read ahead of the script, so a script that stops
  * reading back-pressures its peer exactly as a real client would.
