@@ -45,6 +45,9 @@ const swarm = fc.record({
   faults: fc.integer({ min: 0, max: 8 })
 }).filter((s) => s.honest + s.scripted.length > 0)
 
+/** Every way a peer connection may end. */
+const PEER_ERRORS = ["ConnectFailed", "HandshakeFailed", "ProtocolViolation", "IdleTimeout", "ConnectionLost", "Dropped"]
+
 const seed = Seed.fromEnv()
 const runs = Number(process.env.BITFIBER_PROPERTY_RUNS ?? 100)
 
@@ -73,13 +76,14 @@ describe("random faults over random swarms", () => {
           step: "5 seconds"
         })
         const context = `${describeOutcome(outcome)}\nswarm: ${honest} bitfiber seeders, scripted ${JSON.stringify(scripted)}\nplan:\n${FaultPlan.describe(plan)}\nproperty ${Seed.replayHint(seed)}`
-        // Whatever happened, every piece it claims is on disk and correct.
+        // Whatever happened, every piece it claims is on disk and correct, and peers ended for typed reasons.
         expect(outcome.piecesOnDisk, context).toBeGreaterThanOrEqual(outcome.progress.verifiedPieces)
+        for (const error of outcome.peerErrors) expect(PEER_ERRORS, context).toContain(error._tag)
         if (honestSource) {
           expect(outcome.completed, context).toBe(true)
           expect(outcome.intact, context).toBe(true)
         }
       }),
-    { fastCheck: { seed, numRuns: runs, endOnFailure: true }, timeout: 120_000 }
+    { fastCheck: { seed, numRuns: runs, endOnFailure: true }, timeout: Math.max(120_000, runs * 2_000) }
   )
 })
