@@ -75,7 +75,7 @@ export interface Options {
 export interface Switchboard {
   /**
    * The `Network` as seen from `host`: binding the wildcard (`0.0.0.0`, `::`) binds `host`, and its
-   * connections and datagrams come from `host`. Hosts are plain names: any string, loopback included,
+   * connections and datagrams come from `host`. Hosts are plain names (every string works, loopback included),
    * is one shared host of this switchboard.
    */
   readonly network: (host: string) => NetworkView

@@ -84,7 +84,7 @@ export const fetch = (options: Options): Effect.Effect<Fetched, never, Network |
         infoHash: options.infoHash,
         peerId: options.peerId,
         port: options.port,
-        // Size unknown until the metadata arrives: any non-zero `left` marks us as a leecher.
+        // Size unknown until the metadata arrives; a non-zero `left` marks us as a leecher.
         stats: Effect.succeed({ uploaded: 0, downloaded: 0, left: 16384 }),
         onPeers: offer
       })
