@@ -9,10 +9,13 @@ import * as FileLayout from "./FileLayout.js"
 import { hashMatches } from "./PieceAssembler.js"
 import type { StorageError, TorrentStorage } from "./Storage.js"
 
+/** Pieces skipped unread between two progress reports. */
+const PROGRESS_BATCH = 256
+
 /**
  * The pieces present and matching their hash. Missing or short files make their pieces missing
  * without being read; only real I/O failures (permission, EIO, a directory in a file's place) fail.
- * `onProgress(checked, total)` runs after every piece.
+ * `onProgress(checked, total)` runs after every piece read, and every few hundred pieces skipped.
  */
 export const check = (
   storage: TorrentStorage,
@@ -24,6 +27,14 @@ export const check = (
     const lengths = yield* Effect.forEach(info.files, (file, fileIndex) =>
       file.length === 0 ? Effect.succeed(Option.some(0)) : storage.fileLength(fileIndex))
     const have = Bitfield.empty(info.pieceCount)
+    // A fresh download (no data file exists) needs no walk over its pieces at all.
+    const nothingStored = info.files.every((file, fileIndex) =>
+      file.padding || file.length === 0 || Option.isNone(lengths[fileIndex]!)
+    )
+    if (nothingStored) {
+      if (onProgress !== undefined) yield* onProgress(info.pieceCount, info.pieceCount)
+      return have
+    }
     for (let index = 0; index < info.pieceCount; index++) {
       const size = pieceSize(info, index)
       const stored = Option.getOrElse(FileLayout.segments(info, index, 0, size), () => []).every((segment) =>
@@ -37,7 +48,9 @@ export const check = (
         )
         if (Option.isSome(data) && hashMatches(info, index, data.value)) have.add(index)
       }
-      if (onProgress !== undefined) yield* onProgress(index + 1, info.pieceCount)
+      // Per piece read; pieces skipped unread are reported in batches, so a sparse torrent is cheap.
+      const reportNow = stored || (index + 1) % PROGRESS_BATCH === 0 || index + 1 === info.pieceCount
+      if (onProgress !== undefined && reportNow) yield* onProgress(index + 1, info.pieceCount)
     }
     return have
   })
