@@ -38,7 +38,6 @@ const main = Effect.gen(function*() {
 
   const figures = Race.figures(runs)
   const ratio = Race.ratios(figures)
-  const bitfiber = figures.find((f) => f.client === "bitfiber")!
   console.log(`download ${Format.bytes(sizeBytes)} from one libtorrent seeder, pieces of ${Format.bytes(pieceLength)}, median of ${rounds}; ${Report.load()}`)
   console.log(Report.table(Race.header, Race.rows(figures, ratio)))
   const file = Report.write("download", {
@@ -50,12 +49,7 @@ const main = Effect.gen(function*() {
     median: figures,
     ratio,
     runs,
-    summary: [
-      { metric: "download MiB/s, bitfiber / fastest", value: ratio.speed, unit: "x", against: ratio.against },
-      { metric: "download CPU s, bitfiber / fastest", value: ratio.cpu, unit: "x", against: ratio.against },
-      { metric: "download peak RSS, bitfiber / fastest", value: ratio.rss, unit: "x", against: ratio.against },
-      { metric: "download MiB/s, bitfiber", value: bitfiber.mibPerSecond, unit: "MiB/s", limits: ["tcp", "sha1", "write"] }
-    ]
+    summary: Race.summary("download", "fastest", figures, ratio)
   })
   console.log(`results: ${file}`)
 })

@@ -10,7 +10,7 @@ import type { ProcessError } from "../../test/interop/support/Process.js"
 import type { Kind, Leecher } from "./Clients.js"
 import * as Fixture from "./Fixture.js"
 import * as Report from "./Report.js"
-import { load, median, mib, num } from "./Report.js"
+import { load, median, mib, num, type Summary } from "./Report.js"
 import type { Usage } from "./Usage.js"
 
 /** A client in the race: how to start it downloading into a dir. */
@@ -147,3 +147,14 @@ export const rows = (all: ReadonlyArray<Figures>, ratio: Ratios): Array<Array<st
 
 /** The header of `rows`. */
 export const header = ["client", "seconds", "MiB/s", "user s", "sys s", "CPU s", "peak RSS MiB"]
+
+/** The headline figures of a race for the runner's summary: three ratios and bitfiber's rate. */
+export const summary = (name: string, versus: string, all: ReadonlyArray<Figures>, ratio: Ratios): ReadonlyArray<Summary> => {
+  const bitfiber = all.find((f) => f.client === "bitfiber")!
+  return [
+    { metric: `${name} MiB/s, bitfiber / ${versus}`, value: ratio.speed, unit: "x", against: ratio.against },
+    { metric: `${name} CPU s, bitfiber / ${versus}`, value: ratio.cpu, unit: "x", against: ratio.against },
+    { metric: `${name} peak RSS, bitfiber / ${versus}`, value: ratio.rss, unit: "x", against: ratio.against },
+    { metric: `${name} MiB/s, bitfiber`, value: bitfiber.mibPerSecond, unit: "MiB/s", limits: ["tcp", "sha1", "write"] }
+  ]
+}

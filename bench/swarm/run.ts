@@ -51,7 +51,6 @@ const main = Effect.gen(function*() {
 
   const figures = Race.figures(runs)
   const ratio = Race.ratios(figures)
-  const bitfiber = figures.find((f) => f.client === "bitfiber")!
   console.log(`swarm: ${Format.bytes(sizeBytes)} from ${seeders.length} seeders, pieces of ${Format.bytes(pieceLength)}, median of ${rounds}; ${Report.load()}`)
   console.log(Report.table(Race.header, Race.rows(figures, ratio)))
   const file = Report.write("swarm", {
@@ -62,12 +61,7 @@ const main = Effect.gen(function*() {
     median: figures,
     ratio,
     runs,
-    summary: [
-      { metric: "swarm MiB/s, bitfiber / libtorrent", value: ratio.speed, unit: "x", against: ratio.against },
-      { metric: "swarm CPU s, bitfiber / libtorrent", value: ratio.cpu, unit: "x", against: ratio.against },
-      { metric: "swarm peak RSS, bitfiber / libtorrent", value: ratio.rss, unit: "x", against: ratio.against },
-      { metric: "swarm MiB/s, bitfiber", value: bitfiber.mibPerSecond, unit: "MiB/s", limits: ["tcp", "sha1", "write"] }
-    ]
+    summary: Race.summary("swarm", "libtorrent", figures, ratio)
   })
   console.log(`results: ${file}`)
 })
