@@ -5,7 +5,7 @@
  *
  * The harness's own launchers (test/interop/support) start programs directly, without GNU time,
  * and Libtorrent.ts cannot be imported outside vitest (its Binaries.ts imports vitest), so the
- * command lines are written here; aria2c's flags follow Aria2.ts.
+ * command lines are written here; aria2c's common flags come from Aria2.ts.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -13,6 +13,7 @@ import { Duration, Effect, type Scope } from "effect"
 import { freePort, type PeerAddress } from "../../test/interop/support/Ports.js"
 import type { ProcessError } from "../../test/interop/support/Process.js"
 import { spawnTimed, type Timed } from "./Usage.js"
+import * as Aria2 from "../../test/interop/support/Aria2.js"
 
 /** The workspace root. */
 export const root = path.resolve(import.meta.dirname, "../..")
@@ -131,16 +132,6 @@ export const libtorrentSeeder = (options: SeedOptions): Effect.Effect<Seeder, Pr
     return { kind: "libtorrent", port, timed }
   })
 
-const aria2Common = (port: number, dir: string) => [
-  "--no-conf=true",
-  "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
-  "--interface=127.0.0.1", "--disable-ipv6=true", `--listen-port=${port}`,
-  // Re-announce every 2 s instead of the tracker's 30 min, so peers that start later are found.
-  "--bt-tracker-interval=2",
-  `--dir=${dir}`, "--file-allocation=none", "--allow-overwrite=true", "--auto-file-renaming=false",
-  "--summary-interval=1", "--console-log-level=notice", "--enable-color=false"
-]
-
 /** An aria2c leecher: it finds seeders through the torrent's (http) tracker; complete at "Download complete", then exits. */
 export const aria2Leecher = (options: Omit<LeechOptions, "peers">): Effect.Effect<Leecher, ProcessError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -149,7 +140,7 @@ export const aria2Leecher = (options: Omit<LeechOptions, "peers">): Effect.Effec
     const timed = yield* spawnTimed({
       name: `aria2c-leecher:${port}`,
       command: "aria2c",
-      args: [...aria2Common(port, options.dir), "--seed-time=0", options.torrentPath],
+      args: [...Aria2.commonArgs(port, options.dir), "--seed-time=0", options.torrentPath],
       lifetime
     })
     return { kind: "aria2c", timed, finished: completion(timed, /Seeding is over\.|Download complete:/) }
@@ -163,7 +154,7 @@ export const aria2Seeder = (options: SeedOptions): Effect.Effect<Seeder, Process
       name: `aria2c-seeder:${port}`,
       command: "aria2c",
       args: [
-        ...aria2Common(port, options.dataDir),
+        ...Aria2.commonArgs(port, options.dataDir),
         "--check-integrity=true", "--bt-seed-unverified=false", "--seed-ratio=0.0",
         options.torrentPath
       ],

@@ -24,7 +24,8 @@ export interface Aria2Options {
   readonly lifetime?: Duration.DurationInput
 }
 
-const common = (port: number, dir: string) => [
+/** The flags every aria2c run here takes: loopback only, no DHT/LSD/PEX, quick re-announces (bench/ uses them too). */
+export const commonArgs = (port: number, dir: string) => [
   "--no-conf=true",
   "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
   "--interface=127.0.0.1", "--disable-ipv6=true", `--listen-port=${port}`,
@@ -55,7 +56,7 @@ const launch = (name: string, port: number | undefined, args: (port: number) => 
 export const aria2Seeder = (options: Aria2Options & { readonly dataDir: string }): Effect.Effect<Aria2Client, ProcessError, Scope.Scope> =>
   Effect.gen(function*() {
     const { child, port } = yield* launch("aria2-seeder", options.port, (port) => [
-      ...common(port, options.dataDir),
+      ...commonArgs(port, options.dataDir),
       "--check-integrity=true", "--bt-seed-unverified=false", "--seed-ratio=0.0",
       options.torrentPath
     ], options.lifetime)
@@ -68,7 +69,7 @@ export const aria2Seeder = (options: Aria2Options & { readonly dataDir: string }
 export const aria2Leecher = (options: Aria2Options & { readonly dir: string }): Effect.Effect<Aria2Client, ProcessError, Scope.Scope> =>
   Effect.gen(function*() {
     const { child, port } = yield* launch("aria2-leecher", options.port, (port) => [
-      ...common(port, options.dir),
+      ...commonArgs(port, options.dir),
       "--seed-time=0",
       options.torrentPath
     ], options.lifetime)
