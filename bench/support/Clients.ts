@@ -26,6 +26,23 @@ const ltClient = path.join(root, "test/interop/support/lt_client.py")
 /** The python with Debian's libtorrent bindings (as the interop harness picks it). */
 export const python = process.env["BITFIBER_PYTHON"] ?? "/usr/bin/python3"
 
+/**
+ * Extra node flags for every bitfiber process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to
+ * profile what a benchmark measures (node refuses `--cpu-prof` in NODE_OPTIONS).
+ */
+const nodeArgs = (process.env["BITFIBER_BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
+
+/**
+ * How to run the CLI with `args`: as users do, the bin itself (its shebang carries node's flags),
+ * or through node when extra node flags are asked for (the bin's own flags are then repeated).
+ */
+export const bitfiberCommand = (args: ReadonlyArray<string>): { readonly command: string; readonly args: Array<string> } => {
+  if (nodeArgs.length === 0) return { command: bitfiberCli, args: [...args] }
+  const shebang = fs.readFileSync(bitfiberCli, "utf8").split("\n", 1)[0] ?? ""
+  const binFlags = shebang.split(" ").filter((word) => word.startsWith("--"))
+  return { command: process.execPath, args: [...binFlags, ...nodeArgs, bitfiberCli, ...args] }
+}
+
 /** Longest any client may live: a slow 1 GiB run on a busy 2-core machine stays well inside. */
 const lifetime = Duration.minutes(30)
 
@@ -73,11 +90,10 @@ export const bitfiberLeecher = (options: LeechOptions): Effect.Effect<Leecher, P
     yield* mkdir(options.dir)
     const timed = yield* spawnTimed({
       name: "bitfiber-leecher",
-      command: process.execPath,
-      args: [
-        bitfiberCli, "download", options.torrentPath, "-o", options.dir, "--port", "0", "--json",
+      ...bitfiberCommand([
+        "download", options.torrentPath, "-o", options.dir, "--port", "0", "--json",
         ...options.peers.flatMap((peer) => ["--peer", `${peer.host}:${peer.port}`])
-      ],
+      ]),
       lifetime
     })
     return { kind: "bitfiber", timed, finished: completion(timed, /^\{"type":"done"/) }
@@ -89,8 +105,7 @@ export const bitfiberSeeder = (options: SeedOptions): Effect.Effect<Seeder, Proc
     const port = yield* freePort
     const timed = yield* spawnTimed({
       name: `bitfiber-seeder:${port}`,
-      command: process.execPath,
-      args: [bitfiberCli, "seed", options.torrentPath, "-o", options.dataDir, "--port", String(port), "--json"],
+      ...bitfiberCommand(["seed", options.torrentPath, "-o", options.dataDir, "--port", String(port), "--json"]),
       ready: /"state":"seeding"/,
       readyPort: port,
       readyTimeout: "5 minutes",

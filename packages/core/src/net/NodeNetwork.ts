@@ -43,7 +43,17 @@ const readable = (socket: Net.Socket, label: string): Stream.Stream<Uint8Array, 
   let ended = false
   let failure: NetworkError | undefined
   let wake: (() => void) | undefined
-  const notify = () => wake?.()
+  let wakeScheduled = false
+  // One wake-up per turn of the event loop, not per chunk: libuv reads up to 32 chunks of 64 KiB
+  // in one go, and each wake-up costs the reader, the torrent and the writer a fiber hop.
+  const notify = () => {
+    if (wake === undefined || wakeScheduled) return
+    wakeScheduled = true
+    setImmediate(() => {
+      wakeScheduled = false
+      wake?.()
+    })
+  }
   socket.on("data", (chunk: Buffer) => {
     buffered.push(chunk)
     bytes += chunk.length

@@ -105,6 +105,8 @@ interface Candidate {
 const TICK_MILLIS = 1000
 /** Piece buffers kept for reuse. */
 const MAX_SPARE_BUFFERS = 16
+/** Pieces hashed or written at once (node's thread pool has 4 threads for file writes). */
+const VERIFIERS = 4
 const PEX_INTERVAL_TICKS = 60
 const MAX_DHT_NODES_PER_TICK = 8
 /** Below this many peers, with nobody left to dial, the trackers are asked for more (every 30 s at most). */
@@ -647,22 +649,22 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       }
     }
 
-    // The verifier: hashes complete pieces and writes the good ones, off the supervisor's loop.
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function* () {
-          const piece = yield* Queue.take(verifyQueue)
-          const outcome = yield* PieceAssembler.verifyAndWrite(storage, piece).pipe(
-            Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
-          )
-          // Only whole-piece buffers of our own allocation go back (never a slice of a shared pool).
-          if (piece.data.buffer.byteLength === info.pieceLength && spareBuffers.length < MAX_SPARE_BUFFERS) {
-            spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
-          }
-          yield* Queue.offer(mailbox, outcome)
-        })
-      )
+    // The verifiers: hash complete pieces and write the good ones, off the supervisor's loop.
+    // Several at once, so that one piece is hashed while others are being written.
+    const verifier = Effect.forever(
+      Effect.gen(function* () {
+        const piece = yield* Queue.take(verifyQueue)
+        const outcome = yield* PieceAssembler.verifyAndWrite(storage, piece).pipe(
+          Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
+        )
+        // Only whole-piece buffers of our own allocation go back (never a slice of a shared pool).
+        if (piece.data.buffer.byteLength === info.pieceLength && spareBuffers.length < MAX_SPARE_BUFFERS) {
+          spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
+        }
+        yield* Queue.offer(mailbox, outcome)
+      })
     )
+    yield* Effect.forkScoped(Effect.all(Array.from({ length: VERIFIERS }, () => verifier), { concurrency: "unbounded" }))
     yield* Effect.forkScoped(
       Queue.offer(mailbox, { _tag: "Tick" }).pipe(Effect.repeat(Schedule.spaced(TICK_MILLIS)))
     )
