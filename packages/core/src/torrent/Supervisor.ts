@@ -463,6 +463,9 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       if (!outcome.accepted) return
       entry.lastBlockAt = now
       entry.snubbed = false
+      // Slow start: one more request in flight per block received doubles the depth every round
+      // trip, until the rate measured at the next tick sets it.
+      if (entry.depth < config.maxRequestsPerPeer) entry.depth++
       downloaded += message.block.length
       for (const { peer, request } of outcome.cancel) {
         peers.get(peer)?.link.send([Message.Cancel(request.index, request.begin, request.length)])
