@@ -269,7 +269,10 @@ const run = (
           Effect.mapError((cause) => new ConnectionLost({ address, cause }))
         )
       while (true) {
-        const items = yield* Queue.takeBetween(outbox, 1, 1024)
+        // Not takeBetween(1, n): woken by the first message, it returns that one alone, and the
+        // requests the supervisor queued right after it would go out in a second write.
+        const first = yield* Queue.take(outbox)
+        const items = [first, ...(yield* Queue.takeUpTo(outbox, 1023))]
         const parts: Array<Uint8Array> = []
         let size = 0
         for (const item of items) {
