@@ -22,7 +22,7 @@ import { execFileSync } from "node:child_process"
 import { randomFillSync } from "node:crypto"
 import { monitorEventLoopDelay, performance } from "node:perf_hooks"
 import * as path from "node:path"
-import { Bencode, MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
+import { Bencode, EventLoopScheduler, MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
 import { MemoryNetwork, ScriptedPeer, TestTorrent } from "@bitfiber/core/testing"
 import { Effect, Layer, type Scope, Stream } from "effect"
 import * as Format from "../../packages/cli/src/ui/Format.js"
@@ -237,7 +237,7 @@ const parent = () => {
 
 const scenario = Args.flag("scenario", "")
 const printResult = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
-  Effect.scoped(effect).pipe(Effect.tap((result) => Effect.sync(() => console.log(JSON.stringify(result)))))
+  Effect.scoped(effect).pipe(EventLoopScheduler.run, Effect.tap((result) => Effect.sync(() => console.log(JSON.stringify(result)))))
 if (scenario === "peers") Report.runMain(printResult(peersScenario))
 else if (scenario === "torrents") Report.runMain(printResult(torrentsScenario))
 else parent()

@@ -20,10 +20,57 @@ export class MemoryDisk extends Context.Tag("bitfiber/MemoryDisk")<
   }
 >() {}
 
-/** A stored file: `bytes` is spare capacity, `length` is how far it has been written (a file's size). */
+/**
+ * A stored file as pages of `PAGE_SIZE` bytes, allocated when first written (holes read as zeros,
+ * as in a sparse file): writes in any order cost only the bytes written, never a reallocation and
+ * copy of the whole file (which stalled the event loop and doubled memory on big files).
+ */
 interface MemoryFile {
-  bytes: Uint8Array
+  readonly pages: Map<number, Uint8Array>
+  /** How far the file has been written (its size). */
   length: number
+}
+
+const PAGE_SIZE = 64 * 1024
+
+const emptyFile = (): MemoryFile => ({ pages: new Map(), length: 0 })
+
+/** Calls `f` for each page-sized piece of the byte range [position, position + length). */
+const forEachPage = (position: number, length: number, f: (page: number, offset: number, at: number, n: number) => void) => {
+  let done = 0
+  while (done < length) {
+    const absolute = position + done
+    const page = Math.floor(absolute / PAGE_SIZE)
+    const offset = absolute % PAGE_SIZE
+    const n = Math.min(PAGE_SIZE - offset, length - done)
+    f(page, offset, done, n)
+    done += n
+  }
+}
+
+const readInto = (stored: MemoryFile, position: number, target: Uint8Array) =>
+  forEachPage(position, target.length, (page, offset, at, n) => {
+    const bytes = stored.pages.get(page)
+    if (bytes === undefined) target.fill(0, at, at + n)
+    else target.set(bytes.subarray(offset, offset + n), at)
+  })
+
+const writeFrom = (stored: MemoryFile, position: number, bytes: Uint8Array) => {
+  forEachPage(position, bytes.length, (page, offset, at, n) => {
+    let pageBytes = stored.pages.get(page)
+    if (pageBytes === undefined) {
+      pageBytes = new Uint8Array(PAGE_SIZE)
+      stored.pages.set(page, pageBytes)
+    }
+    pageBytes.set(bytes.subarray(at, at + n), offset)
+  })
+  stored.length = Math.max(stored.length, position + bytes.length)
+}
+
+const contents = (stored: MemoryFile): Uint8Array => {
+  const bytes = new Uint8Array(stored.length)
+  readInto(stored, 0, bytes)
+  return bytes
 }
 
 /** File primitives over a map of path to file. */
@@ -35,26 +82,18 @@ const makeAccess = (files: Map<string, MemoryFile>): FileAccess => ({
       if (stored.length < position + target.length) {
         return Effect.fail(new StorageError({ reason: "Truncated", operation: "read", path: file.path }))
       }
-      target.set(stored.bytes.subarray(position, position + target.length))
+      readInto(stored, position, target)
       return Effect.void
     }),
   write: (file, position, bytes) =>
     Effect.sync(() => {
-      const stored = files.get(file.path) ?? { bytes: new Uint8Array(0), length: 0 }
-      const end = position + bytes.length
-      if (end > stored.bytes.length) {
-        // Doubling keeps in-order writes of a big file linear, as a real file's growth is.
-        const grown = new Uint8Array(Math.min(file.length, Math.max(end, stored.bytes.length * 2)))
-        grown.set(stored.bytes.subarray(0, stored.length))
-        stored.bytes = grown
-      }
-      stored.bytes.set(bytes, position)
-      stored.length = Math.max(stored.length, end)
+      const stored = files.get(file.path) ?? emptyFile()
+      writeFrom(stored, position, bytes)
       files.set(file.path, stored)
     }),
   create: (file) =>
     Effect.sync(() => {
-      if (!files.has(file.path)) files.set(file.path, { bytes: new Uint8Array(0), length: 0 })
+      if (!files.has(file.path)) files.set(file.path, emptyFile())
     }),
   length: (file) => Effect.sync(() => Option.map(Option.fromNullable(files.get(file.path)), (stored) => stored.length)),
   sync: () => Effect.void
@@ -69,10 +108,14 @@ export const layer: Layer.Layer<Storage | MemoryDisk> = Layer.effectContext(
       Context.add(MemoryDisk, {
         file: (path) =>
           Effect.sync(() =>
-            Option.map(Option.fromNullable(files.get(NodePath.resolve(path))), (stored) => stored.bytes.slice(0, stored.length))
+            Option.map(Option.fromNullable(files.get(NodePath.resolve(path))), contents)
           ),
         put: (path, bytes) =>
-          Effect.sync(() => void files.set(NodePath.resolve(path), { bytes: Uint8Array.from(bytes), length: bytes.length })),
+          Effect.sync(() => {
+            const stored = emptyFile()
+            writeFrom(stored, 0, bytes)
+            files.set(NodePath.resolve(path), stored)
+          }),
         paths: Effect.sync(() => [...files.keys()].sort())
       })
     )

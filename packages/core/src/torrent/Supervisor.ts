@@ -116,7 +116,12 @@ const NEED_PEERS_TICKS = 30
 const PEX_MAX_ADDED = 50
 const CHOKE_ROUND_TICKS = 10
 const MAX_ALLOWED_FAST = 32
-const INITIAL_DEPTH = 32
+/**
+ * Requests in flight at a new or slow peer. Slow start (one more per block received) takes a fast
+ * peer to its rate's depth in a few round trips; a deep start would have every one of many slow
+ * peers open pieces of its own and hold their buffers for the whole download.
+ */
+const MIN_DEPTH = 4
 /** Seconds of a peer's rate we keep requested: enough to cover the round trip and then some. */
 const PIPELINE_SECONDS = 2
 
@@ -307,7 +312,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         amInterested: false,
         peerInterested: false,
         peerChoking: true,
-        depth: INITIAL_DEPTH,
+        depth: MIN_DEPTH,
         lastBlockAt: undefined,
         snubbed: false,
         downloadRate: 0,
@@ -569,7 +574,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         upTotal += up
         uploaded += up
         entry.depth = Math.max(
-          INITIAL_DEPTH,
+          MIN_DEPTH,
           Math.min(config.maxRequestsPerPeer, Math.ceil((entry.downloadRate * PIPELINE_SECONDS) / PiecePicker.BLOCK_SIZE))
         )
         const owed = picker.outstanding(entry.link.key) > 0 && !entry.peerChoking
