@@ -4,12 +4,15 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { EventLoopScheduler } from "@bitfiber/core"
 import { Effect } from "effect"
 import * as Cli from "./Cli.js"
 import * as ErrorMessage from "./ErrorMessage.js"
 
 Cli.run(process.argv).pipe(
   Effect.provide(NodeContext.layer),
+  // Progress lines, timers and Ctrl-C get a turn even while many peers keep the runtime busy.
+  EventLoopScheduler.run,
   NodeRuntime.runMain({
     disableErrorReporting: true,
     teardown: (exit, onExit) => {
