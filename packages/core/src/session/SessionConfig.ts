@@ -33,7 +33,7 @@ export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")(
   /** Requests we queue for upload per peer before rejecting more. */
   maxPendingUploads: Schema.optionalWith(int(1), { default: () => 500 }),
   /** Bytes of completed pieces waiting for hashing and writing before we stop requesting more. */
-  maxPendingWriteBytes: Schema.optionalWith(int(1), { default: () => 16 * 1024 * 1024 }),
+  maxPendingWriteBytes: Schema.optionalWith(int(1), { default: () => 8 * 1024 * 1024 }),
   /** Bytes of whole pieces kept in memory per torrent to serve uploads from (read-ahead). */
   readCacheBytes: Schema.optionalWith(int(0), { default: () => 32 * 1024 * 1024 }),
   /** Regular unchoke slots per torrent (plus one optimistic). */
