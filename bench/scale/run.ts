@@ -1,5 +1,5 @@
 /**
- * Benchmark: how a session scales, on the simulated network (MemoryNetwork, in-memory storage),
+ * Benchmark: how a session scales, on the simulated network (MemoryNetwork),
  * each scenario in a fresh node process so that its memory figures are its own:
  *
  * - peers:    one torrent downloading from `--peers` (200) scripted seeders at once. The links are
@@ -11,18 +11,22 @@
  *
  * Reported: RSS before the session started and at its peak (sampled every 10 ms), the worst and
  * the 99th percentile event-loop delay (perf_hooks.monitorEventLoopDelay, 10 ms resolution, and a
- * probe timer, see `monitor`), and CPU seconds. The RSS includes the scripted peers and the torrent's bytes (held twice: the
- * peers' copy and the in-memory storage), which is why the baseline is taken after they exist.
+ * probe timer, see `monitor`), and CPU seconds. The RSS includes the scripted peers, their
+ * copy of the torrent's bytes and the simulated links' buffers: the baseline is taken once the
+ * peers exist, and the download itself is written to a temp directory (node:fs storage), as a
+ * real client's would be. The idle torrents use in-memory storage (they never write).
  *
  *   pnpm bench scale [--peers 200] [--torrent-size 64MiB] [--seconds 20] [--torrents 1000] [--idle-size 1GiB] [--idle 10]
  *
  * Writes bench/results/scale.json.
  */
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import { randomFillSync } from "node:crypto"
 import { monitorEventLoopDelay, performance } from "node:perf_hooks"
 import * as path from "node:path"
-import { Bencode, EventLoopScheduler, MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
+import { Bencode, EventLoopScheduler, MemoryStorage, NodeStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
 import { MemoryNetwork, ScriptedPeer, TestTorrent } from "@bitfiber/core/testing"
 import { Effect, Layer, type Scope, Stream } from "effect"
 import * as Format from "../../packages/cli/src/ui/Format.js"
@@ -100,7 +104,11 @@ const peersScenario = Effect.gen(function*() {
     ScriptedPeer.seeder({ address: { host: address, port: 6881 }, info: test.metainfo.info, infoHash: test.metainfo.infoHash, content: test.content })
       .pipe(Effect.provide(MemoryNetwork.layer(switchboard, { host: address }))))
 
-  const services = Layer.mergeAll(MemoryStorage.layer, TrackerClient.layer()).pipe(
+  // The download goes to a real temp directory, as a user's would: held in MemoryStorage, its
+  // bytes would count as the engine's RSS (a client's data lives in the page cache, not its heap).
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "bitfiber-bench-scale-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true })))
+  const services = Layer.mergeAll(NodeStorage.layer(), TrackerClient.layer()).pipe(
     Layer.provideMerge(MemoryNetwork.layer(switchboard, { host: "10.255.255.1" }))
   )
   const measure = monitor()
@@ -111,7 +119,7 @@ const peersScenario = Effect.gen(function*() {
       maxConnections: peerCount + 10
     })
     const session = yield* Session.make(config)
-    const torrent = yield* session.add({ torrent: test.torrent, directory: "/scale", peers: seeders.map((s) => s.address) })
+    const torrent = yield* session.add({ torrent: test.torrent, directory, peers: seeders.map((s) => s.address) })
     let maxPeers = 0
     let allConnectedAfter: number | undefined
     const started = performance.now()
