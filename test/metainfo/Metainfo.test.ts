@@ -122,6 +122,18 @@ describe("Metainfo.parse", () => {
     expect(Either.isLeft(other) && other.left.reason).toBe("InfoHashMismatch")
   })
 
+  it("holds the piece hashes once: a view into its copy of info, untouched by later changes to the input", () => {
+    const bytes = torrent(twoFiles)
+    const metainfo = parsed(bytes)
+    const fromInfo = Either.getOrThrow(Metainfo.parseInfo(metainfo.infoBytes))
+    for (const { info, infoBytes } of [metainfo, fromInfo]) {
+      expect(info.pieces).toEqual(twoFiles.pieces)
+      expect(info.pieces.buffer).toBe(infoBytes.buffer)
+    }
+    bytes.fill(0)
+    expect(metainfo.info.pieces).toEqual(twoFiles.pieces)
+  })
+
   describe("hostile torrents fail with a typed reason", () => {
     const cases: ReadonlyArray<readonly [string, Uint8Array, Metainfo.MetainfoError["reason"]]> = [
       ["path traversal (..)", torrent(infoOf([{ path: ["..", "etc", "passwd"], length: 10 }])), "PathComponent"],

@@ -315,7 +315,8 @@ const buildInfo = (info: Bencode.Dictionary, options: ParseOptions | undefined):
     return {
       name,
       pieceLength,
-      pieces: Uint8Array.from(pieces),
+      // Still a view into the input: `sharePieces` points it into the torrent's copy of `info`.
+      pieces,
       pieceCount,
       files,
       totalLength,
@@ -323,6 +324,16 @@ const buildInfo = (info: Bencode.Dictionary, options: ParseOptions | undefined):
       multiFile
     }
   })
+
+/**
+ * `info` with its piece hashes as a view into `infoBytes`, the copy of the `info` value found at
+ * `start` in `input`: a torrent then holds its hashes once (they are most of its bytes), not twice.
+ */
+const sharePieces = (info: Info, input: Uint8Array, start: number, infoBytes: Uint8Array): Info => {
+  const offset = info.pieces.byteOffset - input.byteOffset - start
+  const inside = info.pieces.buffer === input.buffer && offset >= 0 && offset + info.pieces.length <= infoBytes.length
+  return { ...info, pieces: inside ? infoBytes.subarray(offset, offset + info.pieces.length) : Uint8Array.from(info.pieces) }
+}
 
 const decodeDictionary = (
   bytes: Uint8Array,
@@ -394,8 +405,9 @@ export const parse = (bytes: Uint8Array, options?: ParseOptions): Either.Either<
     const infoDictionary = yield* Either.mapLeft(Bencode.getDictionary(root, "info"), field)
     const span = document.spans.get("info")
     if (span === undefined) return yield* Either.left(error("MissingField", "missing field \"info\"", "info"))
-    const info = yield* buildInfo(infoDictionary, options)
+    const parsedInfo = yield* buildInfo(infoDictionary, options)
     const infoBytes = Uint8Array.from(bytes.subarray(span.start, span.end))
+    const info = sharePieces(parsedInfo, bytes, span.start, infoBytes)
     const trackers = yield* parseTrackers(root)
     const urlList = yield* parseUrlList(root)
     const comment = yield* Either.mapLeft(Bencode.optional(root, preferUtf8(root, "comment"), Bencode.getString), field)
@@ -433,11 +445,11 @@ export const parseInfo = (
         error("InfoHashMismatch", `info hashes to ${toHex(infoHash)}, expected ${toHex(expected)}`, "info")
       )
     }
-    const info = yield* buildInfo(document.value, options)
+    const copy = Uint8Array.from(infoBytes)
     return {
       infoHash,
-      info,
-      infoBytes: Uint8Array.from(infoBytes),
+      info: sharePieces(yield* buildInfo(document.value, options), infoBytes, 0, copy),
+      infoBytes: copy,
       trackers: [],
       urlList: [],
       comment: undefined,
