@@ -313,4 +313,42 @@ describe("PiecePicker", () => {
       expect(p.pieceVerified(1)).toEqual([])
     })
   })
+
+  // The rarest-first index exists only while a peer is known or a piece is in flight.
+  describe("without peers", () => {
+    it("a piece verified before any peer came is never requested", () => {
+      const p = picker(4, B, 4 * B)
+      expect(p.pieceVerified(2)).toEqual([])
+      expect(p.missingCount).toBe(3)
+      expect(p.availabilityOf(2)).toBe(0)
+      p.peerHasAll("seed")
+      expect(p.nextRequests("seed", 10).map((r) => r.index).sort()).toEqual([0, 1, 3])
+    })
+
+    it("peers that all left and others that come later find the same pieces, rarest first", () => {
+      const p = picker(4, B, 4 * B)
+      p.peerHasAll("a")
+      p.addPeer("b", bits(4, [1]))
+      p.removePeer("a")
+      p.removePeer("b")
+      expect(p.availabilityOf(1)).toBe(0)
+      expect(p.pieceVerified(0)).toEqual([])
+      p.peerHasAll("c")
+      p.addPeer("d", bits(4, [1, 2]))
+      // Piece 3 is the only one that just "c" has: the rarest.
+      expect(p.nextRequests("c", 1).map((r) => r.index)).toEqual([3])
+      expect(p.availabilityOf(1)).toBe(2)
+      expect(p.nextRequests("c", 10).map((r) => r.index).sort()).toEqual([1, 2])
+    })
+
+    it("keeps a piece in flight when its peers leave, and finishes it with the next peer", () => {
+      const p = picker(2, 2 * B, 4 * B)
+      p.peerHasAll("a")
+      const [first] = p.nextRequests("a", 1)
+      p.blockReceived("a", first!.index, 0, B)
+      p.removePeer("a")
+      p.peerHasAll("b")
+      expect(p.nextRequests("b", 1)).toEqual([{ index: first!.index, begin: B, length: B }])
+    })
+  })
 })

@@ -108,12 +108,18 @@ export class PiecePicker {
   private readonly blocksPerPiece: number
   private readonly haveField: Bitfield
   private readonly wantedField: Bitfield
+  /*
+   * The rarest-first index below exists only while some peer is known or some piece is in flight:
+   * an idle torrent (thousands in one session) holds none of it. Without it, every wanted missing
+   * piece is implicitly a candidate of availability 0.
+   */
+  private indexed = false
   /** Number of connected peers that have each piece. */
-  private readonly availability: Int32Array
+  private availability: Int32Array = UNINDEXED
   /** `buckets[a]`: the not-yet-started wanted missing pieces ("candidates") with availability `a`. */
-  private readonly buckets: Array<Array<number>> = [[]]
+  private buckets: Array<Array<number>> = [[]]
   /** Position of a candidate in its bucket, -1 for a piece that is not a candidate. */
-  private readonly slot: Int32Array
+  private slot: Int32Array = UNINDEXED
   private candidateCount = 0
   private missing = 0
   private readonly peers = new Map<string, PeerState>()
@@ -132,14 +138,7 @@ export class PiecePicker {
     this.blocksPerPiece = Math.ceil(pieceLength / BLOCK_SIZE)
     this.haveField = have.clone()
     this.wantedField = wanted.clone()
-    this.availability = new Int32Array(pieceCount)
-    this.slot = new Int32Array(pieceCount).fill(-1)
-    for (let i = 0; i < pieceCount; i++) {
-      if (wanted.has(i) && !have.has(i)) {
-        this.missing++
-        this.addCandidate(i)
-      }
-    }
+    for (let i = 0; i < pieceCount; i++) if (wanted.has(i) && !have.has(i)) this.missing++
   }
 
   /** A picker for a torrent's geometry, after checking that the geometry and bitfields agree. */
@@ -202,6 +201,7 @@ export class PiecePicker {
     const released = this.release(peer, state, () => false)
     this.peers.delete(peer)
     for (const index of state.pieces.indices()) this.shiftAvailability(index, -1)
+    if (this.peers.size === 0 && this.progress.size === 0) this.dropIndex()
     return released
   }
 
@@ -368,6 +368,7 @@ export class PiecePicker {
   private peerState(peer: string): PeerState {
     let state = this.peers.get(peer)
     if (state === undefined) {
+      this.buildIndex()
       state = {
         pieces: Bitfield.empty(this.pieceCount),
         requests: new Set(),
@@ -378,6 +379,26 @@ export class PiecePicker {
       this.peers.set(peer, state)
     }
     return state
+  }
+
+  /** Every wanted missing piece becomes a candidate of availability 0 (none is in flight yet). */
+  private buildIndex(): void {
+    if (this.indexed) return
+    this.indexed = true
+    this.availability = new Int32Array(this.pieceCount)
+    this.slot = new Int32Array(this.pieceCount).fill(-1)
+    for (let i = 0; i < this.pieceCount; i++) {
+      if (this.wantedField.has(i) && !this.haveField.has(i)) this.addCandidate(i)
+    }
+  }
+
+  /** Frees the index once no peer is left and no piece in flight: it is all zeros and candidates again. */
+  private dropIndex(): void {
+    this.indexed = false
+    this.availability = UNINDEXED
+    this.slot = UNINDEXED
+    this.buckets = [[]]
+    this.candidateCount = 0
   }
 
   private gainPiece(state: PeerState, index: number): void {
@@ -595,6 +616,9 @@ export class PiecePicker {
 }
 
 const dropped: BlockOutcome = { accepted: false, cancel: [] }
+
+/** The availability and slots of a picker without an index: nothing is stored there. */
+const UNINDEXED = new Int32Array(0)
 
 /** A picker for a torrent, once its geometry and bitfields agree (the same as `PiecePicker.make`). */
 export const make: (options: Options) => Either.Either<PiecePicker, PiecePickerError> = PiecePicker.make
