@@ -4,7 +4,7 @@
  * post events to its bounded mailbox; it answers by sending messages to peers' outboxes, which
  * never block, so no cycle of waits can form.
  */
-import { Clock, Effect, Either, Fiber, FiberMap, Option, Queue, Ref, Schedule, type Scope } from "effect"
+import { Clock, Effect, Either, Fiber, FiberMap, Option, Queue, Ref, type Scope } from "effect"
 import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
 import { type Address, formatAddress, type Network } from "../net/Network.js"
 import * as PeerConnection from "../peer/PeerConnection.js"
@@ -55,8 +55,8 @@ export interface SupervisorOptions {
   readonly onComplete: Effect.Effect<void>
   /** Our DHT node, when the session runs one: peers' BEP 5 `port` messages feed its table. */
   readonly dht?: { readonly port: number; readonly addNode: (address: Address) => Effect.Effect<unknown> }
-  /** Asks the trackers for peers soon (when few are connected and none are left to dial). */
-  readonly needPeers: Effect.Effect<void>
+  /** Asks the trackers for peers soon (when few are connected and none are left to dial); none without trackers. */
+  readonly needPeers?: Effect.Effect<void>
   /** Receives the live figures every tick. */
   readonly onStats: (stats: SwarmStats) => Effect.Effect<void>
   /** Told why each peer connection (or connection attempt) ended. */
@@ -111,7 +111,7 @@ const PEX_INTERVAL_TICKS = 60
 const MAX_DHT_NODES_PER_TICK = 8
 /** Below this many peers, with nobody left to dial, the trackers are asked for more (every 30 s at most). */
 const WANT_PEERS = 10
-const NEED_PEERS_TICKS = 30
+const NEED_PEERS_MILLIS = 30_000
 /** Peers listed in one ut_pex message at most (BEP 11 asks for no more than 50 added). */
 const PEX_MAX_ADDED = 50
 const CHOKE_ROUND_TICKS = 10
@@ -558,6 +558,25 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         yield* dialMore
       })
 
+    // A quiet torrent (no peer, nobody being dialed, rates at zero) ticks only when something is
+    // due, and its ticker ends while nothing is: the next event starts it again. A thousand idle
+    // torrents in a session then cost no timer, no fiber and no garbage between their events.
+    /** 0 while the torrent is not quiet; else the next time a tick is due (Infinity: none). */
+    let quietUntil = 0
+    let needPeersAt = now + NEED_PEERS_MILLIS
+    let ticker: Fiber.RuntimeFiber<void> | undefined
+
+    const quietDeadline = (): number => {
+      if (peers.size > 0 || downloadRate >= 1 || uploadRate >= 1) return 0
+      // Asking the trackers for peers (every NEED_PEERS_MILLIS while few are connected) is due too.
+      let due = options.needPeers === undefined || picker.isComplete ? Infinity : needPeersAt
+      for (const candidate of candidates.values()) {
+        if (candidate.state === "connecting") return 0
+        if (candidate.state === "idle") due = Math.min(due, candidate.nextAttemptAt)
+      }
+      return due > now + TICK_MILLIS ? due : 0
+    }
+
     const onTick = Effect.gen(function* () {
       ticks++
       let downTotal = 0
@@ -592,13 +611,19 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       uploadRate = uploadRate * 0.6 + upTotal * 0.4
       if (ticks % CHOKE_ROUND_TICKS === 0) chokeRound()
       if (ticks % PEX_INTERVAL_TICKS === 0) sendPex()
-      if (ticks % NEED_PEERS_TICKS === 0 && !picker.isComplete && peers.size < Math.min(config.maxPeersPerTorrent, WANT_PEERS)) {
-        let dialable = 0
-        for (const candidate of candidates.values()) if (candidate.state === "idle" && candidate.nextAttemptAt <= now) dialable++
-        if (dialable === 0) yield* options.needPeers
+      if (now >= needPeersAt) {
+        needPeersAt = now + NEED_PEERS_MILLIS
+        if (!picker.isComplete && peers.size < Math.min(config.maxPeersPerTorrent, WANT_PEERS)) {
+          let dialable = 0
+          for (const candidate of candidates.values()) if (candidate.state === "idle" && candidate.nextAttemptAt <= now) dialable++
+          if (dialable === 0 && options.needPeers !== undefined) yield* options.needPeers
+        }
       }
       fillAll()
       yield* dialMore
+      quietUntil = quietDeadline()
+      // What is left of the smoothed rates once every peer is gone is noise: a quiet torrent shows 0.
+      if (quietUntil > 0) downloadRate = uploadRate = 0
       yield* publish
       if (options.dht !== undefined && dhtNodes.length > 0) {
         const nodes = dhtNodes.splice(0, MAX_DHT_NODES_PER_TICK)
@@ -673,9 +698,28 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       })
     )
     yield* Effect.forkScoped(Effect.all(Array.from({ length: VERIFIERS }, () => verifier), { concurrency: "unbounded" }))
-    yield* Effect.forkScoped(
-      Queue.offer(mailbox, { _tag: "Tick" }).pipe(Effect.repeat(Schedule.spaced(TICK_MILLIS)))
-    )
+    // The ticker: a tick now and every second after, until the torrent is quiet (see onTick).
+    const tickerScope = yield* Effect.scope
+    const startTicker = Effect.gen(function* () {
+      if (ticker !== undefined) yield* Fiber.interrupt(ticker)
+      ticker = yield* Effect.forkIn(
+        Effect.gen(function* () {
+          for (;;) {
+            yield* Queue.offer(mailbox, { _tag: "Tick" })
+            yield* Effect.sleep(TICK_MILLIS)
+            if (quietUntil === Infinity) {
+              // Nothing is due: the next event starts a new ticker; this one is not kept.
+              ticker = undefined
+              return
+            }
+            const quietFor = quietUntil - (yield* Clock.currentTimeMillis)
+            if (quietFor > 0) yield* Effect.sleep(quietFor)
+          }
+        }),
+        tickerScope
+      )
+    })
+    yield* startTicker
     yield* publish
 
     // Incoming peers run in this supervisor's fiber map, so pausing the torrent closes them too;
@@ -698,7 +742,14 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       Effect.gen(function* () {
         const events = yield* Queue.takeBetween(mailbox, 1, 64)
         now = yield* Clock.currentTimeMillis
-        for (const event of events) yield* handle(event)
+        for (const event of events) {
+          // Any event may start something (a dial, a peer): a quiet torrent ticks again at once.
+          if (quietUntil > 0 && event._tag !== "Tick") {
+            quietUntil = 0
+            yield* startTicker
+          }
+          yield* handle(event)
+        }
       })
     )
   })

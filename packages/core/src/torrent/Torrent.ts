@@ -36,7 +36,10 @@ import type { TorrentEvent } from "./TorrentEvent.js"
 /** Where a torrent is in its life. */
 export type State = "checking" | "downloading" | "seeding" | "paused" | "failed" | "removed"
 
-/** A snapshot of a torrent's progress, published about once a second. */
+/**
+ * A snapshot of a torrent's progress, published every second while it has peers (or is dialing
+ * some), and at once when its state or a tracker's status changes.
+ */
 export interface Progress extends Supervisor.SwarmStats {
   readonly state: State
   readonly name: string
@@ -195,7 +198,10 @@ export const make = (
               })),
               onPeers: (addresses) => Queue.offer(mailbox, { _tag: "PeersFound", addresses, source: "tracker" })
             })
-      const trackers = announcer?.status ?? Effect.succeed([])
+      if (announcer !== undefined) {
+        // Tracker status reaches the progress as it changes: a quiet torrent (no peers) does not tick.
+        yield* Effect.forkScoped(Stream.runForEach(announcer.changes, (trackers) => update(() => ({ trackers }))))
+      }
       const dht = info.private ? undefined : options.dht
       if (dht !== undefined) {
         const port = yield* options.port
@@ -222,7 +228,7 @@ export const make = (
         config,
         mailbox,
         incoming,
-        needPeers: announcer?.needPeers ?? Effect.void,
+        ...(announcer === undefined ? {} : { needPeers: announcer.needPeers }),
         ...(dht === undefined ? {} : { dht: { port: dht.address.port, addNode: dht.addNode } }),
         onComplete: Effect.gen(function* () {
           yield* update(() => ({ state: "seeding" as const }))
@@ -234,16 +240,10 @@ export const make = (
             if (peerErrors.push(error) > MAX_PEER_ERRORS) peerErrors.shift()
           }),
         onStats: (stats) =>
-          Effect.gen(function* () {
+          Effect.suspend(() => {
             latest = stats
             const left = info.totalLength - stats.verifiedBytes
-            yield* update((p) => ({
-              ...stats,
-              state: p.state,
-              eta: left > 0 && stats.downloadRate > 1 ? Math.ceil(left / stats.downloadRate) : undefined,
-              trackers: p.trackers
-            }))
-            yield* Effect.flatMap(trackers, (list) => update(() => ({ trackers: list })))
+            return update(() => ({ ...stats, eta: left > 0 && stats.downloadRate > 1 ? Math.ceil(left / stats.downloadRate) : undefined }))
           })
       })
     }).pipe(Effect.scoped, Effect.catchAll(fail), Effect.provide(services))
