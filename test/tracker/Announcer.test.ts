@@ -97,6 +97,28 @@ describe("Announcer", () => {
       yield* t.close
     }))
 
+  it.effect("reports every status change to onStatus as it happens, starting with all idle", () =>
+    Effect.gen(function* () {
+      const reported: Array<ReadonlyArray<Announcer.TrackerStatus>> = []
+      let calls = 0
+      const t = yield* start((url) => (++calls === 1 ? unreachable(url) : Effect.succeed(reply())), {
+        tiers: [["http://a/announce", "http://b/announce"]],
+        onStatus: (statuses) => Effect.sync(() => void reported.push(statuses))
+      })
+      expect(reported[0]!.map((s) => s.status)).toEqual(["idle", "idle"])
+      yield* t.seenCount(2)
+      yield* settle(Effect.sync(() => reported.at(-1)!.some((s) => s.nextAnnounceAt !== undefined)))
+      // Every report is what `status` said right then: the last one is the current status.
+      expect(reported.at(-1)).toEqual(yield* t.announcer.status)
+      expect(reported.map((statuses) => statuses.map((s) => s.status).sort().join())).toEqual([
+        "idle,idle",
+        "error,idle",
+        "error,ok",
+        "error,ok"
+      ])
+      yield* t.close
+    }))
+
   it.effect("runs tiers independently", () =>
     Effect.gen(function* () {
       const t = yield* start((url) => Effect.succeed(reply({ interval: url.includes("fast") ? 100 : 1000 })), {

@@ -196,12 +196,10 @@ export const make = (
                 downloaded: latest.downloaded,
                 left: info.totalLength - latest.verifiedBytes
               })),
-              onPeers: (addresses) => Queue.offer(mailbox, { _tag: "PeersFound", addresses, source: "tracker" })
+              onPeers: (addresses) => Queue.offer(mailbox, { _tag: "PeersFound", addresses, source: "tracker" }),
+              // Tracker status reaches the progress as it changes: a quiet torrent (no peers) does not tick.
+              onStatus: (trackers) => update(() => ({ trackers }))
             })
-      if (announcer !== undefined) {
-        // Tracker status reaches the progress as it changes: a quiet torrent (no peers) does not tick.
-        yield* Effect.forkScoped(Stream.runForEach(announcer.changes, (trackers) => update(() => ({ trackers }))))
-      }
       const dht = info.private ? undefined : options.dht
       if (dht !== undefined) {
         const port = yield* options.port

@@ -44,6 +44,8 @@ export interface Options {
   readonly stats: Effect.Effect<Stats>
   /** Receives the peers of every successful announce (never an empty list). */
   readonly onPeers: (peers: ReadonlyArray<Address>) => Effect.Effect<void>
+  /** Receives every tracker's status at the start and after each change (cheaper than a fiber reading `changes`). */
+  readonly onStatus?: (statuses: ReadonlyArray<TrackerStatus>) => Effect.Effect<void>
   /** Peers asked for per announce (default 50). */
   readonly numwant?: number
   /** Delay after a tier's trackers all failed (default: 15 s doubling up to 30 min). */
@@ -102,14 +104,19 @@ export const make = (options: Options): Effect.Effect<Announcer, never, TrackerC
     const statuses = yield* SubscriptionRef.make<ReadonlyArray<TrackerStatus>>(
       options.tiers.flatMap((urls, tier) => urls.map((url) => ({ url, tier, status: "idle" as const, peers: 0 })))
     )
+    if (options.onStatus !== undefined) yield* Effect.flatMap(SubscriptionRef.get(statuses), options.onStatus)
     const completed = yield* Deferred.make<void>()
     const wakeups = options.tiers.map(() => Queue.sliding<void>(1))
     const queues = yield* Effect.all(wakeups)
     const backoff = options.backoff ?? defaultBackoff
     const floor = Duration.toMillis(options.minimumInterval ?? DEFAULT_MINIMUM_INTERVAL)
 
+    // `onStatus` runs under the ref's lock, so concurrent tiers report in the order they changed it.
     const setStatus = (tier: number, url: string, update: (status: TrackerStatus) => TrackerStatus) =>
-      SubscriptionRef.update(statuses, (all) => all.map((s) => (s.tier === tier && s.url === url ? update(s) : s)))
+      SubscriptionRef.updateEffect(statuses, (all) => {
+        const next = all.map((s) => (s.tier === tier && s.url === url ? update(s) : s))
+        return options.onStatus === undefined ? Effect.succeed(next) : Effect.as(options.onStatus(next), next)
+      })
 
     const request = (event: Event, trackerId: string | undefined) =>
       Effect.map(
