@@ -697,7 +697,12 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         yield* Queue.offer(mailbox, outcome)
       })
     )
-    yield* Effect.forkScoped(Effect.all(Array.from({ length: VERIFIERS }, () => verifier), { concurrency: "unbounded" }))
+    // Started with the first complete piece: a torrent that downloads nothing holds no verifier fiber.
+    let verifying = false
+    const startVerifiers = Effect.suspend(() => {
+      verifying = true
+      return Effect.forEach(Array.from({ length: VERIFIERS }), () => Effect.forkScoped(verifier), { discard: true })
+    })
     // The ticker: a tick now and every second after, until the torrent is quiet (see onTick).
     const tickerScope = yield* Effect.scope
     const startTicker = Effect.gen(function* () {
@@ -750,6 +755,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           }
           yield* handle(event)
         }
+        if (!verifying && pendingWriteBytes > 0) yield* startVerifiers
       })
     )
   })
