@@ -17,9 +17,7 @@ import * as path from "node:path"
 import { Either } from "effect"
 import { InfoHash, Metainfo } from "@bitfiber/core"
 import * as Format from "../../packages/cli/src/ui/Format.js"
-
-const root = path.resolve(import.meta.dirname, "../..")
-const cli = path.join(root, "packages/cli/bin/bitfiber.js")
+import { bitfiberCli as cli, checkBuild, root } from "../support/Clients.js"
 
 /** What one run of one tool cost. */
 interface Measure {
@@ -40,18 +38,6 @@ const size = (name: string, fallback: string): number =>
     console.error(`--${name}: ${reason}`)
     return process.exit(2)
   })
-
-/** Fails early, with what to do, when the built CLI is missing or older than its sources. */
-const checkBuild = () => {
-  const built = path.join(root, "packages/cli/dist/main.js")
-  if (!fs.existsSync(built)) throw new Error("packages/cli/dist/main.js is missing: run `pnpm build` first")
-  const newest = (dir: string): number =>
-    fs.readdirSync(dir, { withFileTypes: true, recursive: true })
-      .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
-      .reduce((latest, entry) => Math.max(latest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs), 0)
-  const sources = Math.max(newest(path.join(root, "packages/cli/src")), newest(path.join(root, "packages/core/src")))
-  if (sources > fs.statSync(built).mtimeMs) console.warn("warning: sources are newer than dist/: run `pnpm build` for current figures")
-}
 
 /** Writes `bytes` of AES-CTR keystream: incompressible, and far faster than a CSPRNG. */
 const writePayload = (file: string, bytes: number) => {

@@ -184,9 +184,8 @@ export const aria2Seeder = (options: SeedOptions): Effect.Effect<Seeder, Process
 
 /** Fails when the built CLI is missing; warns when the sources are newer than the build. */
 export const checkBuild = (): void => {
-  // Whatever the bin script loads (a bundle or tsc's output) is what gets measured.
-  const target = /import "(.+)"/.exec(fs.readFileSync(bitfiberCli, "utf8"))?.[1] ?? "../dist/main.js"
-  const built = path.resolve(path.dirname(bitfiberCli), target)
+  // The bundle the bin script loads is what gets measured.
+  const built = path.join(root, "packages/cli/dist/bitfiber.cjs")
   if (!fs.existsSync(built)) throw new Error(`${path.relative(root, built)} is missing: run \`pnpm build\` first`)
   const newest = (dir: string): number =>
     fs.readdirSync(dir, { withFileTypes: true, recursive: true })
