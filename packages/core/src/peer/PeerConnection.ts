@@ -10,6 +10,7 @@ import { type Address, type Connection, formatAddress, Network, type NetworkErro
 import * as BitfieldModule from "../picker/Bitfield.js"
 import type { StorageError } from "../storage/Storage.js"
 import type { TorrentEvent } from "../torrent/TorrentEvent.js"
+import type { BlockPool } from "../wire/BlockPool.js"
 import * as Framer from "../wire/Framer.js"
 import * as Handshake from "../wire/Handshake.js"
 import * as Message from "../wire/Message.js"
@@ -48,6 +49,8 @@ export interface PeerContext {
   readonly have: BitfieldModule.Bitfield
   readonly readBlock: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
   readonly events: Queue.Enqueue<TorrentEvent>
+  /** Where received blocks are copied; the torrent gives each back once it is in its piece. */
+  readonly blocks: BlockPool
   readonly config: PeerConfig
   /** Whether we run a DHT node (the BEP 5 reserved bit). */
   readonly dht: boolean
@@ -239,14 +242,20 @@ const run = (
       return forward
     }
 
-    const framer = Framer.make({ maxMessageLength: config.maxMessageLength })
-    const deliver = (chunk: Uint8Array): Effect.Effect<void, ProtocolViolation> => {
-      const decoded = framer.push(chunk)
-      if (Either.isLeft(decoded)) {
-        return Effect.fail(new ProtocolViolation({ address, reason: "Frame", cause: decoded.left }))
+    const framer = Framer.make({ maxMessageLength: config.maxMessageLength, blocks: ctx.blocks })
+    // Frames every chunk of a read before posting anything: blocks are copied out as they are
+    // framed (ctx.blocks), so the chunks are garbage before the post can wait for the mailbox.
+    const deliver = (chunks: Iterable<Uint8Array>): Effect.Effect<void, ProtocolViolation> => {
+      const messages: Array<Message.Message> = []
+      for (const chunk of chunks) {
+        const decoded = framer.push(chunk)
+        if (Either.isLeft(decoded)) {
+          return Effect.fail(new ProtocolViolation({ address, reason: "Frame", cause: decoded.left }))
+        }
+        for (const message of decoded.right) messages.push(message)
       }
-      if (decoded.right.length === 0) return Effect.void
-      const forward = inspect(decoded.right)
+      if (messages.length === 0) return Effect.void
+      const forward = inspect(messages)
       if (forward instanceof ProtocolViolation) return Effect.fail(forward)
       return forward.length === 0
         ? Effect.void
@@ -254,11 +263,11 @@ const run = (
     }
 
     const reader = Effect.gen(function* () {
-      if (wire.rest.length > 0) yield* deliver(wire.rest)
+      if (wire.rest.length > 0) yield* deliver([wire.rest])
       while (true) {
         const chunks = yield* wire.pull.pipe(Effect.mapError(lost(address, "wire")))
         lastReadAt = yield* Clock.currentTimeMillis
-        for (const chunk of chunks) yield* deliver(chunk)
+        yield* deliver(chunks)
       }
     })
 

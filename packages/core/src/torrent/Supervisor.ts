@@ -17,6 +17,7 @@ import type { SessionConfig } from "../session/SessionConfig.js"
 import * as PieceAssembler from "../storage/PieceAssembler.js"
 import * as ReadCache from "../storage/ReadCache.js"
 import type { StorageError, TorrentStorage } from "../storage/Storage.js"
+import * as BlockPool from "../wire/BlockPool.js"
 import * as Extension from "../wire/Extension.js"
 import * as Message from "../wire/Message.js"
 import * as Choker from "./Choker.js"
@@ -105,6 +106,8 @@ interface Candidate {
 const TICK_MILLIS = 1000
 /** Piece buffers kept for reuse. */
 const MAX_SPARE_BUFFERS = 16
+/** Block buffers kept for reuse (4 MiB): a burst of reads from a fast peer is up to 2 MiB. */
+const MAX_SPARE_BLOCKS = 256
 /** Pieces hashed or written at once (node's thread pool has 4 threads for file writes). */
 const VERIFIERS = 4
 const PEX_INTERVAL_TICKS = 60
@@ -177,6 +180,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       have,
       readBlock: ReadCache.make(storage, config.readCacheBytes),
       events: mailbox,
+      blocks: BlockPool.make(PiecePicker.BLOCK_SIZE, MAX_SPARE_BLOCKS),
       dht: options.dht !== undefined,
       config: {
         connectTimeout: config.connectTimeout,
@@ -463,6 +467,12 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     }
 
     const onBlock = (entry: PeerEntry, message: Message.Piece) => {
+      addBlock(entry, message)
+      // Copied into its piece or not wanted: either way, nothing reads the block any more.
+      peerContext.blocks.release(message.block)
+    }
+
+    const addBlock = (entry: PeerEntry, message: Message.Piece) => {
       const key = entry.link.key
       const outcome = picker.blockReceived(key, message.index, message.begin, message.block.length)
       if (!outcome.accepted) return
@@ -538,6 +548,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           peers.delete(key)
           peerIds.delete(Buffer.from(entry.link.handshake.peerId).toString("hex"))
           picker.removePeer(key)
+          if (peers.size === 0) peerContext.blocks.clear()
         }
         const candidate = candidates.get(key)
         if (candidate !== undefined) {
@@ -662,7 +673,8 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           return dialMore
         case "PeerConnected":
           onConnected(event.link)
-          return Effect.void
+          // Its dial slot is free: without this, at most maxConnecting (16) new dials a second.
+          return dialMore
         case "PeerMessages": {
           const entry = peers.get(event.key)
           if (entry !== undefined) onMessages(entry, event.messages)

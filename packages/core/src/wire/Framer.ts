@@ -3,9 +3,11 @@
  * handshake (`makeHandshakeReader`), then length-prefixed messages (`make`). Frames that lie
  * inside one chunk are decoded in place (their messages are views of the chunk); only a frame
  * split across chunks is copied, into a buffer of exactly its size, allocated after its length
- * prefix passed the limit.
+ * prefix passed the limit. With a `BlockPool`, the blocks of `piece` messages are copies in the
+ * pool's buffers instead, and a split block-sized frame is collected in one reused buffer.
  */
 import { Either, Option } from "effect"
+import type { BlockPool } from "./BlockPool.js"
 import * as Handshake from "./Handshake.js"
 import * as Message from "./Message.js"
 import { ProtocolError } from "./ProtocolError.js"
@@ -22,6 +24,8 @@ export interface Options {
   readonly maxMessageLength?: number
   /** Fail with `UnknownMessage` on unknown ids instead of skipping those frames (default: skip, as most clients do). */
   readonly failOnUnknown?: boolean
+  /** Where the blocks of `piece` messages are copied; without it they are views of the pushed chunks. */
+  readonly blocks?: BlockPool
 }
 
 /** A stateful message decoder for one connection. Pushed chunks must not be mutated afterwards. */
@@ -36,18 +40,39 @@ const NONE: ReadonlyArray<Message.Message> = []
 export const make = (options: Options = {}): Framer => {
   const limit = options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH
   const failOnUnknown = options.failOnUnknown ?? false
+  const blocks = options.blocks
   // A length prefix split across chunks.
   const prefix = new Uint8Array(4)
   let prefixFilled = 0
   // A frame body split across chunks.
   let body: Uint8Array | undefined
   let bodyFilled = 0
+  // With a pool: the buffer split frames of up to a block message's size are collected in,
+  // reused because nothing decoded from it keeps a view of it (see `decodeInto`).
+  let scratch: Uint8Array | undefined
+  const scratchLength = blocks === undefined ? 0 : Message.PIECE_HEADER_LENGTH + blocks.blockLength
 
   const decodeInto = (frame: Uint8Array, out: Array<Message.Message>): ProtocolError | undefined => {
-    const decoded = Message.decode(frame)
-    if (Either.isRight(decoded)) out.push(decoded.right)
-    else if (failOnUnknown || decoded.left.reason !== "UnknownMessage") return decoded.left
+    // A piece message's block is copied into the pool below; any other message decoded from the
+    // scratch buffer would be a view of bytes the next split frame overwrites.
+    const own = frame.buffer === scratch?.buffer && frame[0] !== Message.Id.Piece ? frame.slice() : frame
+    const decoded = Message.decode(own)
+    if (Either.isRight(decoded)) {
+      const message = decoded.right
+      out.push(
+        blocks !== undefined && message._tag === "Piece"
+          ? Message.Piece(message.index, message.begin, blocks.copy(message.block))
+          : message
+      )
+    } else if (failOnUnknown || decoded.left.reason !== "UnknownMessage") return decoded.left
     return undefined
+  }
+
+  const bodyBuffer = (length: number): Uint8Array => {
+    if (length <= scratchLength) return (scratch ??= new Uint8Array(scratchLength)).subarray(0, length)
+    // Not zero-filled: every byte is overwritten before the frame is decoded.
+    const raw = Buffer.allocUnsafe(length)
+    return new Uint8Array(raw.buffer, raw.byteOffset, length)
   }
 
   const push = (chunk: Uint8Array): Either.Either<ReadonlyArray<Message.Message>, ProtocolError> => {
@@ -81,9 +106,7 @@ export const make = (options: Options = {}): Framer => {
         if (error !== undefined) return Either.left(error)
         at += length
       } else {
-        // Not zero-filled: every byte is overwritten before the frame is decoded.
-        const raw = Buffer.allocUnsafe(length)
-        body = new Uint8Array(raw.buffer, raw.byteOffset, length)
+        body = bodyBuffer(length)
         bodyFilled = 0
       }
     }
