@@ -49,6 +49,23 @@ describe("disk faults", () => {
       expect(progress.verifiedPieces).toBeLessThanOrEqual(onDisk)
     }))
 
+  it.scoped("flushes every flushEveryBytes while downloading; completes only once everything written is flushed", () =>
+    Effect.gen(function* () {
+      const { board, hint, seeder } = yield* swarmWithSeeder
+      // Slow flushes: one started in the background is still running when the last piece is verified.
+      const host = yield* Swarm.host(board, LEECHER, { faults: { flushDelay: "300 millis" } })
+      const leecher = yield* Swarm.leecher(host, small, [seeder.address], { listen: false, flushEveryBytes: 64 * 1024 })
+      const ended = yield* outcome(leecher.torrent)
+      expect(Either.isRight(ended), hint).toBe(true)
+      // Read as the torrent completes: the virtual clock stopped with it.
+      const stats = yield* (yield* Option.match(host.faults, { onNone: () => Effect.die("no faults"), onSome: Effect.succeed })).stats
+      const total = small.metainfo.info.totalLength
+      expect(stats, hint).toMatchObject({ flushing: 0, bytesWritten: total, bytesWrittenAtLastFlush: total })
+      // Background flushes (not more than one per 64 KiB verified), then the last one.
+      expect(stats.flushes, hint).toBeGreaterThanOrEqual(2)
+      expect(stats.flushes, hint).toBeLessThanOrEqual(Math.ceil(total / (64 * 1024)) + 1)
+    }))
+
   it.scoped("a write fails with EIO: the torrent fails with Storage/IO naming the errno", () =>
     Effect.gen(function* () {
       const { board, hint, seeder } = yield* swarmWithSeeder

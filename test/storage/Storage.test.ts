@@ -1,6 +1,6 @@
 import { Storage } from "@bitfiber/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Deferred, Effect, Fiber, Option } from "effect"
 import * as NodePath from "node:path"
 import { implementations, TestDisk } from "./disks.js"
 import { expectBytes, type Fixture, makeTorrent, mixed, shuffled } from "./fixtures.js"
@@ -141,4 +141,33 @@ describe("StorageError", () => {
     expect(Storage.fromSystemError({ code: "EACCES" }, "open", "/d/f").message).toBe("permission denied opening /d/f")
     expect(Storage.fromSystemError({ code: "EBUSY" }, "sync", "/d/f").message).toBe("input/output error syncing /d/f (EBUSY)")
   })
+})
+
+describe("Storage.flush", () => {
+  it.effect("syncs a file whose write was still in progress when an earlier flush ran", () =>
+    Effect.gen(function* () {
+      const fixture = makeTorrent([{ length: 50_000 }], 16_384)
+      const gate = yield* Deferred.make<void>()
+      const synced: Array<string> = []
+      const access: Storage.FileAccess = {
+        read: () => Effect.void,
+        write: () => Deferred.await(gate),
+        create: () => Effect.void,
+        length: () => Effect.succeed(Option.none()),
+        sync: (file) => Effect.sync(() => void synced.push(file.path))
+      }
+      const storage = yield* Storage.make(fixture.info, "/downloads", access)
+      const writing = yield* Effect.fork(storage.writePiece(0, fixture.piece(0)))
+      yield* Effect.yieldNow()
+      // A flush while the write is in flight has nothing written to make durable yet...
+      yield* storage.flush
+      expect(synced).toEqual([])
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(writing)
+      // ...and the next one syncs the file once the bytes are in it.
+      yield* storage.flush
+      expect(synced).toEqual([NodePath.join("/downloads", ...fixture.info.files[0]!.path)])
+      yield* storage.flush
+      expect(synced).toHaveLength(1)
+    }))
 })

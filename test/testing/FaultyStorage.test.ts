@@ -23,7 +23,7 @@ describe("FaultyStorage", () => {
       expect(error).toMatchObject({ _tag: "StorageError", reason: "NoSpace", operation: "write" })
       expect(error.message).toMatch(/^no space left on device/)
       expect(Option.getOrThrow(yield* disk.file("/d/f.bin")).length).toBe(2048)
-      expect(yield* control.stats).toEqual({ reads: 0, writes: 2, bytesWritten: 2048, crashed: false })
+      expect(yield* control.stats).toEqual({ reads: 0, writes: 2, bytesWritten: 2048, flushes: 0, bytesWrittenAtLastFlush: 0, flushing: 0, crashed: false })
     }))
 
   it.scoped("fails reads or writes with EIO after the given count, until the faults are changed", () =>

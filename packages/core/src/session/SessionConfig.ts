@@ -34,6 +34,11 @@ export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")(
   maxPendingUploads: Schema.optionalWith(int(1), { default: () => 500 }),
   /** Bytes of completed pieces waiting for hashing and writing before we stop requesting more. */
   maxPendingWriteBytes: Schema.optionalWith(int(1), { default: () => 8 * 1024 * 1024 }),
+  /**
+   * Bytes written between two flushes (fsync) made in the background while downloading: what a
+   * crash can lose, and what the flush before completion is announced still has to write back.
+   */
+  flushEveryBytes: Schema.optionalWith(int(1), { default: () => 64 * 1024 * 1024 }),
   /** Bytes of whole pieces kept in memory per torrent to serve uploads from (read-ahead). */
   readCacheBytes: Schema.optionalWith(int(0), { default: () => 32 * 1024 * 1024 }),
   /** Regular unchoke slots per torrent (plus one optimistic). */

@@ -176,9 +176,11 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
           Effect.forEach(
             found.value.filter((segment) => !segment.padding),
             (segment) => {
-              dirty.add(segment.fileIndex)
               const bytes = data.subarray(segment.pieceOffset, segment.pieceOffset + segment.length)
-              return access.write(files[segment.fileIndex]!, segment.fileOffset, bytes)
+              // Dirty once written, not before: a flush running meanwhile must not take the file
+              // off the dirty set before these bytes are in it.
+              return Effect.tap(access.write(files[segment.fileIndex]!, segment.fileOffset, bytes), () =>
+                dirty.add(segment.fileIndex))
             },
             { discard: true }
           ),

@@ -17,6 +17,8 @@ export interface Faults {
   readonly failWritesAfter?: number
   /** Every piece write takes this long. */
   readonly writeDelay?: Duration.DurationInput
+  /** Every flush takes this long (an fsync writing back a lot). */
+  readonly flushDelay?: Duration.DurationInput
   /**
    * The process dies during write number `n + 1`: the first half of that piece reaches the disk
    * (the rest stays zero: a torn write), the write fails, and so does every operation after it.
@@ -29,6 +31,11 @@ export interface Stats {
   readonly reads: number
   readonly writes: number
   readonly bytesWritten: number
+  /** Flushes that completed, and the bytes written when the last of them started. */
+  readonly flushes: number
+  readonly bytesWrittenAtLastFlush: number
+  /** Flushes started and not yet completed. */
+  readonly flushing: number
   /** Whether the crash point was reached. */
   readonly crashed: boolean
 }
@@ -97,7 +104,19 @@ const wrap = (
         read,
         writePiece,
         fileLength: (fileIndex) => Effect.zipRight(crashed("stat"), storage.fileLength(fileIndex)),
-        flush: Effect.zipRight(crashed("sync"), storage.flush)
+        flush: Effect.gen(function* () {
+          yield* crashed("sync")
+          const { flushDelay } = yield* Ref.get(faults)
+          const { bytesWritten } = yield* Ref.getAndUpdate(stats, (s) => ({ ...s, flushing: s.flushing + 1 }))
+          yield* storage.flush
+          if (flushDelay !== undefined) yield* Effect.sleep(flushDelay)
+          yield* Ref.update(stats, (s) => ({
+            ...s,
+            flushes: s.flushes + 1,
+            flushing: s.flushing - 1,
+            bytesWrittenAtLastFlush: bytesWritten
+          }))
+        })
       }
     })
 })
@@ -111,7 +130,7 @@ export const layer = (faults: Faults): Layer.Layer<Storage | Control, never, Sto
     Effect.gen(function* () {
       const inner = yield* Storage
       const current = yield* Ref.make(faults)
-      const stats = yield* Ref.make<Stats>({ reads: 0, writes: 0, bytesWritten: 0, crashed: false })
+      const stats = yield* Ref.make<Stats>({ reads: 0, writes: 0, bytesWritten: 0, flushes: 0, bytesWrittenAtLastFlush: 0, flushing: 0, crashed: false })
       return Context.make(Storage, wrap(inner, current, stats)).pipe(
         Context.add(Control, { stats: Ref.get(stats), set: (next) => Ref.set(current, next) })
       )

@@ -498,11 +498,24 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       }
     }
 
+    const scope = yield* Effect.scope
+    // The last background flush; completion waits for it (it took its files off the dirty set).
+    let flushing: Fiber.RuntimeFiber<void> | undefined
+    let unflushedBytes = 0
+    const flushInBackground = Effect.gen(function* () {
+      unflushedBytes = 0
+      flushing = yield* Effect.forkIn(
+        storage.flush.pipe(Effect.catchAll((error) => Queue.offer(mailbox, { _tag: "StorageFailed", error })), Effect.asVoid),
+        scope
+      )
+    })
+
     const onVerified = (index: number) =>
       Effect.gen(function* () {
         const size = pieceSize(info, index)
         pendingWriteBytes -= size
         verifiedBytes += size
+        unflushedBytes += size
         options.have.add(index)
         for (const key of picker.pieceVerified(index)) {
           const entry = peers.get(key)
@@ -513,10 +526,13 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         }
         if (picker.isComplete && !completeAnnounced) {
           completeAnnounced = true
+          if (flushing !== undefined) yield* Fiber.join(flushing)
           yield* storage.flush
           yield* publish
           yield* options.onComplete
           for (const entry of peers.values()) if (entry.pieces.isComplete) entry.link.drop("NotUseful")
+        } else if (unflushedBytes >= config.flushEveryBytes && (flushing === undefined || flushing.unsafePoll() !== null)) {
+          yield* flushInBackground
         }
         fillAll()
       })
@@ -716,7 +732,6 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       return Effect.forEach(Array.from({ length: VERIFIERS }), () => Effect.forkScoped(verifier), { discard: true })
     })
     // The ticker: a tick now and every second after, until the torrent is quiet (see onTick).
-    const tickerScope = yield* Effect.scope
     const startTicker = Effect.gen(function* () {
       if (ticker !== undefined) yield* Fiber.interrupt(ticker)
       ticker = yield* Effect.forkIn(
@@ -733,7 +748,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
             if (quietFor > 0) yield* Effect.sleep(quietFor)
           }
         }),
-        tickerScope
+        scope
       )
     })
     yield* startTicker
