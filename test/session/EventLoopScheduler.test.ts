@@ -1,6 +1,6 @@
 import { EventLoopScheduler } from "@bitfiber/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { performance } from "node:perf_hooks"
 
 /** Burns `millis` of CPU synchronously, as a fiber handling a large batch of messages would. */
@@ -39,6 +39,30 @@ describe("EventLoopScheduler", () => {
       const worst = yield* worstTimerGap(EventLoopScheduler.run, 4, 400)
       // Budget 10 ms, plus one 0.2 ms step per fiber and timer slack on a loaded machine.
       expect(worst).toBeLessThan(60)
+    }))
+
+  it.live("gives the event loop a turn when many fibers are woken at once, each with a step to run", () =>
+    Effect.gen(function* () {
+      const wake = yield* Deferred.make<void>()
+      let ran = 0
+      const woken = yield* Effect.forkAll(
+        Array.from({ length: 200 }, () => EventLoopScheduler.run(Deferred.await(wake).pipe(Effect.zipRight(burn(1)), Effect.tap(() => ran++))))
+      )
+      yield* Effect.yieldNow()
+      let last = performance.now()
+      let worst = 0
+      const timer = setInterval(() => {
+        const now = performance.now()
+        worst = Math.max(worst, now - last)
+        last = now
+      }, 2)
+      // 200 fibers resumed by one event: 200 ms of work, which must not be one turn of the loop.
+      yield* EventLoopScheduler.run(Deferred.succeed(wake, undefined))
+      yield* Fiber.join(woken)
+      clearInterval(timer)
+      expect(ran).toBe(200)
+      // Budget 10 ms plus one 1 ms step, and timer slack on a loaded machine (one turn: ~200 ms).
+      expect(Math.max(worst, performance.now() - last)).toBeLessThan(80)
     }))
 
   it.live("runs fibers to completion and keeps their results and failures", () =>

@@ -20,15 +20,19 @@ export const make = (budgetMillis: number = DEFAULT_BUDGET_MILLIS): Scheduler.Sc
   const endRun = () => {
     runStartedAt = -1
   }
-  const getRunner = Scheduler.SchedulerRunner.cached((depth, drain) => {
+  // The budget is checked as each fiber's drain starts, not when it is queued: a peer's event
+  // wakes many fibers at once (200 connections closing), and drains queued while the run was
+  // young would otherwise all run in that one turn.
+  const start = (drain: (depth: number) => void) => {
     const now = performance.now()
     if (runStartedAt < 0) {
       runStartedAt = now
       setImmediate(endRun)
     }
-    if (now - runStartedAt >= budgetMillis) setImmediate(() => drain(0))
-    else queueMicrotask(() => drain(depth + 1))
-  })
+    if (now - runStartedAt >= budgetMillis) setImmediate(() => start(drain))
+    else drain(0)
+  }
+  const getRunner = Scheduler.SchedulerRunner.cached((_depth, drain) => queueMicrotask(() => start(drain)))
   return Scheduler.make((task, priority, fiber) => getRunner(fiber).scheduleTask(task, priority))
 }
 
