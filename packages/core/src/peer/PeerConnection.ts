@@ -151,7 +151,14 @@ const run = (
     }
     const { config, info } = ctx
     const fast = handshake.fast
-    const outbox = yield* Queue.unbounded<Outgoing>()
+    // What the writer sends next: an array and a latch, not a Queue, whose takeUpTo builds its
+    // batch one prepend at a time (a tenth of a download's allocations, measured).
+    const outbox: Array<Outgoing> = []
+    const outboxFilled = yield* Effect.makeLatch(false)
+    const post = (item: Outgoing) => {
+      outbox.push(item)
+      outboxFilled.unsafeOpen()
+    }
     const dropped = yield* Deferred.make<never, Dropped>()
     // Upload requests not yet served; a cancel removes its entry and the writer skips it.
     const pending = new Set<string>()
@@ -165,7 +172,7 @@ const run = (
       handshake,
       direction,
       send: (messages) => {
-        for (const message of messages) Queue.unsafeOffer(outbox, message)
+        for (const message of messages) post(message)
       },
       drop: (reason) => {
         Deferred.unsafeDone(dropped, Effect.fail(new Dropped({ address, reason })))
@@ -180,7 +187,7 @@ const run = (
     const reject = (request: Message.Request) => {
       if (!fast) return
       queuedForRequests++
-      Queue.unsafeOffer(outbox, Message.Reject(request.index, request.begin, request.length))
+      post(Message.Reject(request.index, request.begin, request.length))
     }
 
     // Handles what the connection answers itself; returns the messages for the supervisor.
@@ -208,7 +215,7 @@ const run = (
             else if (!pending.has(key)) {
               pending.add(key)
               queuedForRequests++
-              Queue.unsafeOffer(outbox, { _tag: "Upload", request: message })
+              post({ _tag: "Upload", request: message })
             }
             break
           }
@@ -278,12 +285,22 @@ const run = (
           Effect.mapError((cause) => new ConnectionLost({ address, cause }))
         )
       while (true) {
-        // Not takeBetween(1, n): woken by the first message, it returns that one alone, and the
-        // requests the supervisor queued right after it would go out in a second write.
-        const first = yield* Queue.take(outbox)
-        const items = [first, ...(yield* Queue.takeUpTo(outbox, 1023))]
+        // Everything queued so far goes out together: the requests the supervisor queued after a
+        // message, in the same write.
+        yield* outboxFilled.await
+        outboxFilled.unsafeClose()
+        const items = outbox.splice(0)
         const parts: Array<Uint8Array> = []
         let size = 0
+        // Consecutive messages other than blocks are encoded into one buffer, not one each.
+        let run: Array<Message.Message> = []
+        const endRun = () => {
+          if (run.length === 0) return
+          const bytes = Message.encodeAll(run)
+          parts.push(bytes)
+          size += bytes.length
+          run = []
+        }
         for (const item of items) {
           if (item._tag === "Upload" || item._tag === "Reject") queuedForRequests--
           if (item._tag === "Upload") {
@@ -296,20 +313,20 @@ const run = (
               )
             )
             if (block === undefined) continue
+            endRun()
             parts.push(Message.encodePieceHeader(index, begin, length), block)
             size += block.length
             link.stats.uploaded += block.length
           } else {
             if (item._tag === "Choke") pending.clear()
-            const bytes = Message.encode(item)
-            parts.push(bytes)
-            size += bytes.length
+            run.push(item)
           }
           if (size >= FLUSH_BYTES) {
             yield* write(parts.splice(0))
             size = 0
           }
         }
+        endRun()
         if (parts.length > 0) yield* write(parts)
         lastWriteAt = yield* Clock.currentTimeMillis
       }
@@ -322,7 +339,7 @@ const run = (
     const watchdog = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       if (now - lastReadAt >= idleMillis) return yield* new IdleTimeout({ address })
-      if (now - lastWriteAt >= keepAliveMillis) Queue.unsafeOffer(outbox, Message.KeepAlive)
+      if (now - lastWriteAt >= keepAliveMillis) post(Message.KeepAlive)
     }).pipe(
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1, Math.min(keepAliveMillis, idleMillis) / 4)))),
       Effect.zipRight(Effect.never)
