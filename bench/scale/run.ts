@@ -39,13 +39,14 @@ import { performance } from "node:perf_hooks"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { Bencode, EventLoopScheduler, MemoryStorage, Session, SessionConfig, TrackerClient } from "@bitfiber/core"
-import { MemoryNetwork, ScriptedPeer, TestTorrent } from "@bitfiber/core/testing"
+import { MemoryNetwork, ScriptedPeer } from "@bitfiber/core/testing"
 import { buildSync } from "esbuild"
 import { Effect, Layer, type Scope } from "effect"
 import * as Format from "../../packages/cli/src/ui/Format.js"
 import * as Args from "../support/Args.js"
 import * as Report from "../support/Report.js"
 import * as Download from "./Download.js"
+import * as ScaleTorrent from "./ScaleTorrent.js"
 import { type Measured, monitor } from "./Monitor.js"
 import type { Ready } from "./swarm.js"
 
@@ -62,11 +63,7 @@ const timeoutSeconds = (targetSeconds: number) => Math.max(120, targetSeconds * 
 const host = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) + 1}`
 
 const simulatedPeersScenario = Effect.gen(function*() {
-  const peerCount = Args.count("peers", 200)
-  const size = Args.size("torrent-size", "64MiB")
-  const targetSeconds = Args.count("seconds", 20)
-  const pieceLength = 256 * 1024
-  const test = TestTorrent.make({ files: [{ path: "scale.bin", length: size }], pieceLength })
+  const { peerCount, pieceLength, size, targetSeconds, test } = ScaleTorrent.fromArgs()
   const switchboard = yield* MemoryNetwork.make()
   // Each connection's share of a download lasting about targetSeconds.
   const bandwidth = Math.ceil(size / peerCount / targetSeconds)

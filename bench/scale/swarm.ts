@@ -10,10 +10,10 @@
  *   node --import tsx/esm --conditions=@bitfiber/source bench/scale/swarm.ts [--peers 200] [--torrent-size 64MiB] [--seconds 20]
  */
 import { NodeNetwork } from "@bitfiber/core"
-import { ScriptedPeer, TestTorrent } from "@bitfiber/core/testing"
+import { ScriptedPeer } from "@bitfiber/core/testing"
 import { Effect } from "effect"
-import * as Args from "../support/Args.js"
 import * as Report from "../support/Report.js"
+import * as ScaleTorrent from "./ScaleTorrent.js"
 
 /** What the swarm prints once every seeder listens. */
 export interface Ready {
@@ -28,11 +28,7 @@ export interface Ready {
 const BLOCK_LENGTH = 16 * 1024
 
 const main = Effect.gen(function*() {
-  const peerCount = Args.count("peers", 200)
-  const size = Args.size("torrent-size", "64MiB")
-  const targetSeconds = Args.count("seconds", 20)
-  const pieceLength = 256 * 1024
-  const test = TestTorrent.make({ files: [{ path: "scale.bin", length: size }], pieceLength })
+  const { peerCount, pieceLength, size, targetSeconds, test } = ScaleTorrent.fromArgs()
   // Each connection's share of a download lasting about targetSeconds, one block at a time.
   const serveDelayMillis = (1000 * BLOCK_LENGTH * peerCount * targetSeconds) / size
   const seeders = yield* Effect.forEach(Array.from({ length: peerCount }), () =>

@@ -12,25 +12,35 @@ const burn = (millis: number) =>
     }
   })
 
+/** Watches the gaps between turns of the event loop with a 2 ms interval timer; `stop` gives the longest. */
+const watchTimerGaps = () => {
+  let last = performance.now()
+  let worst = 0
+  const timer = setInterval(() => {
+    const now = performance.now()
+    worst = Math.max(worst, now - last)
+    last = now
+  }, 2)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return Math.max(worst, performance.now() - last)
+    }
+  }
+}
+
 /**
- * The longest gap between turns of the event loop, seen by a 2 ms interval timer, while `fibers`
- * fibers each run short CPU-bound steps back to back for `millis`.
+ * The longest gap between turns of the event loop while `fibers` fibers each run short CPU-bound
+ * steps back to back for `millis`.
  */
 const worstTimerGap = (run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, fibers: number, millis: number) =>
   Effect.gen(function* () {
-    let last = performance.now()
-    let worst = 0
-    const timer = setInterval(() => {
-      const now = performance.now()
-      worst = Math.max(worst, now - last)
-      last = now
-    }, 2)
+    const gaps = watchTimerGaps()
     const busy = yield* Effect.forkAll(Array.from({ length: fibers }, () => run(Effect.forever(burn(0.2)))))
     // Waits on a promise, not on Effect's clock: the wait itself must not depend on the scheduler.
     yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
     yield* Fiber.interrupt(busy)
-    clearInterval(timer)
-    return Math.max(worst, performance.now() - last)
+    return gaps.stop()
   })
 
 describe("EventLoopScheduler", () => {
@@ -49,20 +59,14 @@ describe("EventLoopScheduler", () => {
         Array.from({ length: 200 }, () => EventLoopScheduler.run(Deferred.await(wake).pipe(Effect.zipRight(burn(1)), Effect.tap(() => ran++))))
       )
       yield* Effect.yieldNow()
-      let last = performance.now()
-      let worst = 0
-      const timer = setInterval(() => {
-        const now = performance.now()
-        worst = Math.max(worst, now - last)
-        last = now
-      }, 2)
+      const gaps = watchTimerGaps()
       // 200 fibers resumed by one event: 200 ms of work, which must not be one turn of the loop.
       yield* EventLoopScheduler.run(Deferred.succeed(wake, undefined))
       yield* Fiber.join(woken)
-      clearInterval(timer)
+      const worst = gaps.stop()
       expect(ran).toBe(200)
       // Budget 10 ms plus one 1 ms step, and timer slack on a loaded machine (one turn: ~200 ms).
-      expect(Math.max(worst, performance.now() - last)).toBeLessThan(80)
+      expect(worst).toBeLessThan(80)
     }))
 
   it.live("runs fibers to completion and keeps their results and failures", () =>
