@@ -28,7 +28,7 @@ describe("ReadCache", () => {
   it.effect("serves every block of a piece from one read of the whole piece", () =>
     Effect.gen(function* () {
       const { calls, storage } = countingStorage()
-      const read = ReadCache.make(storage, 1024 * 1024)
+      const { read } = ReadCache.make(storage, 1024 * 1024)
       const blocks = yield* Effect.all([read(3, 0, 16384), read(3, 16384, 16384), read(3, 0, 16384)], {
         concurrency: "unbounded"
       })
@@ -40,7 +40,7 @@ describe("ReadCache", () => {
   it.effect("evicts the least recently used piece beyond its budget", () =>
     Effect.gen(function* () {
       const { calls, storage } = countingStorage()
-      const read = ReadCache.make(storage, 2 * 32 * 1024)
+      const { read } = ReadCache.make(storage, 2 * 32 * 1024)
       yield* read(0, 0, 16384)
       yield* read(1, 0, 16384)
       yield* read(0, 0, 16384) // 0 is now the most recent
@@ -50,5 +50,22 @@ describe("ReadCache", () => {
       expect(calls.reads).toBe(3)
       yield* read(1, 0, 16384)
       expect(calls.reads).toBe(4)
+    }))
+
+  it.effect("gives a block at once only once its piece is in memory", () =>
+    Effect.gen(function* () {
+      const { calls, storage } = countingStorage()
+      const cache = ReadCache.make(storage, 2 * 32 * 1024)
+      expect(cache.cached(4, 0, 16384)).toBeUndefined()
+      yield* cache.read(4, 0, 16384)
+      const block = cache.cached(4, 16384, 16384)
+      const base = 4 * 32 * 1024
+      expect(block !== undefined && Buffer.from(block).equals(Buffer.from(test.content.subarray(base + 16384, base + 32768)))).toBe(true)
+      yield* cache.read(5, 0, 16384)
+      expect(cache.cached(4, 0, 16384)).toBeDefined() // a use: 4 is now the most recent
+      yield* cache.read(6, 0, 16384) // evicts 5
+      expect(cache.cached(5, 0, 16384)).toBeUndefined()
+      expect(cache.cached(4, 0, 16384)).toBeDefined()
+      expect(calls.reads).toBe(3)
     }))
 })

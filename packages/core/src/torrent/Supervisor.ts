@@ -108,7 +108,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       peerId: options.peerId,
       info,
       have,
-      readBlock: ReadCache.make(storage, config.readCacheBytes),
+      pieces: ReadCache.make(storage, config.readCacheBytes),
       events: mailbox,
       blocks: BlockPool.make(PiecePicker.BLOCK_SIZE, MAX_SPARE_BLOCKS),
       dht: options.dht !== undefined,

@@ -35,16 +35,23 @@ export const make = <H, E>(options: {
         return entry.users === 0 ? options.close(entry.handle) : Effect.void
       })
 
-    const acquire = (key: string, writable: boolean): Effect.Effect<Entry<H>, E> =>
+    /** The open entry for `key` if it serves `writable`, marked in use and most recently used. */
+    const takeCached = (key: string, writable: boolean): Entry<H> | undefined => {
+      const cached = entries.get(key)
+      if (cached === undefined || !(cached.writable || !writable)) return undefined
+      entries.delete(key)
+      entries.set(key, cached)
+      cached.users++
+      return cached
+    }
+
+    // Opening runs under the lock, so that two fibers needing one file open it once.
+    const open = (key: string, writable: boolean): Effect.Effect<Entry<H>, E> =>
       lock.withPermits(1)(
         Effect.suspend(() => {
+          const taken = takeCached(key, writable)
+          if (taken !== undefined) return Effect.succeed(taken)
           const cached = entries.get(key)
-          if (cached !== undefined && (cached.writable || !writable)) {
-            entries.delete(key)
-            entries.set(key, cached)
-            cached.users++
-            return Effect.succeed(cached)
-          }
           return Effect.flatMap(options.open(key, writable), (handle) => {
             const stale: Array<Entry<H>> = []
             if (cached !== undefined) stale.push(cached)
@@ -76,6 +83,14 @@ export const make = <H, E>(options: {
         })
       )
     )
+
+    // A handle already open (every piece write but a file's first) is taken without the lock:
+    // 20 fewer Effect steps per write.
+    const acquire = (key: string, writable: boolean): Effect.Effect<Entry<H>, E> =>
+      Effect.suspend(() => {
+        const taken = takeCached(key, writable)
+        return taken === undefined ? open(key, writable) : Effect.succeed(taken)
+      })
 
     return {
       use: (key, writable, f) => Effect.acquireUseRelease(acquire(key, writable), (entry) => f(entry.handle), release)
