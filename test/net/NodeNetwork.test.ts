@@ -24,6 +24,23 @@ describe("NodeNetwork", () => {
       expect(Buffer.concat(received).equals(payload)).toBe(true)
     }).pipe(Effect.provide(NodeNetwork.layer)))
 
+  it.scoped("sends a gathered write as its parts in order, and reads them back through read", () =>
+    Effect.gen(function* () {
+      const network = yield* Network.Network
+      const listener = yield* network.listen(loopback, (connection) =>
+        connection.chunks.pipe(Stream.runForEach(connection.write), Effect.ignore)
+      )
+      const connection = yield* network.connect(listener.address)
+      const parts = [new Uint8Array(13).fill(1), new Uint8Array(16384).fill(2), new Uint8Array(13).fill(3), new Uint8Array(16384).fill(4)]
+      expect(Network.byteLength(parts)).toBe(2 * (13 + 16384))
+      yield* connection.write(parts)
+      const received: Array<Uint8Array> = []
+      while (Buffer.concat(received).length < Network.byteLength(parts)) {
+        received.push(...Chunk.toReadonlyArray(yield* connection.read))
+      }
+      expect(Buffer.concat(received).equals(Buffer.concat(parts))).toBe(true)
+    }).pipe(Effect.provide(NodeNetwork.layer)))
+
   it.scoped("fails with Refused when nothing listens", () =>
     Effect.gen(function* () {
       const network = yield* Network.Network

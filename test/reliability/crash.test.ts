@@ -40,7 +40,7 @@ const throttled = (network: Network.Network["Type"], bytesPerSecond: number): Ne
     network.listen(address, (connection) =>
       handler({
         ...connection,
-        write: (bytes) => Effect.zipRight(connection.write(bytes), Effect.sleep(Duration.millis((bytes.length * 1000) / bytesPerSecond)))
+        write: (bytes) => Effect.zipRight(connection.write(bytes), Effect.sleep(Duration.millis((Network.byteLength(bytes) * 1000) / bytesPerSecond)))
       }))
 })
 

@@ -30,7 +30,7 @@ export const scriptedHttp = (script: HttpScript, refuse: (address: Network.Addre
           local: { host: "127.0.0.1", port: 40000 },
           write: (chunk) =>
             Effect.gen(function* () {
-              const text = yield* Ref.updateAndGet(written, (w) => w + Buffer.from(chunk).toString("latin1"))
+              const text = yield* Ref.updateAndGet(written, (w) => w + Buffer.concat(chunk instanceof Uint8Array ? [chunk] : chunk).toString("latin1"))
               if (text.endsWith("\r\n\r\n")) yield* Ref.update(requests, (all) => [...all, text])
             }),
           chunks: Stream.unwrap(
@@ -41,6 +41,7 @@ export const scriptedHttp = (script: HttpScript, refuse: (address: Network.Addre
               return Stream.fromIterable(reply.map(bytes))
             })
           ),
+          read: Effect.dieMessage("the scripted tracker connection is read through chunks"),
           close: Effect.void
         }
         return connection

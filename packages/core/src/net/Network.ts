@@ -2,7 +2,7 @@
  * The Network service: every byte bitfiber sends or receives goes through it, so a test can swap
  * the live node:net/node:dgram implementation for a simulated network with faults.
  */
-import { Context, Data, type Duration, type Effect, type Scope, type Stream } from "effect"
+import { type Chunk, Context, Data, type Duration, type Effect, type Option, type Scope, type Stream } from "effect"
 
 /** A host and port. Hosts are IP literals or names; IPv6 literals are written without brackets. */
 export interface Address {
@@ -21,14 +21,35 @@ export class NetworkError extends Data.TaggedError("NetworkError")<{
   readonly cause?: unknown
 }> {}
 
+/** What `Connection.write` takes: one buffer, or several sent in order as one gathered write. */
+export type Outgoing = Uint8Array | ReadonlyArray<Uint8Array>
+
+/** The number of bytes in `data` (a wrapper of `write` that meters bytes must not count buffers). */
+export const byteLength = (data: Outgoing): number => {
+  if (data instanceof Uint8Array) return data.length
+  let total = 0
+  for (const part of data) total += part.length
+  return total
+}
+
 /** One TCP-like byte stream. Closed when the scope it was acquired in closes. */
 export interface Connection {
   readonly remote: Address
   readonly local: Address
-  /** Chunks as they arrive, ending when the other side closes. Consume it once. */
+  /** Chunks as they arrive, ending when the other side closes. Consume it or `read`, once. */
   readonly chunks: Stream.Stream<Uint8Array, NetworkError>
-  /** Sends bytes; completes once the transport has room again (back-pressure). */
-  readonly write: (bytes: Uint8Array) => Effect.Effect<void, NetworkError>
+  /**
+   * The chunks that arrived since the last read (waits for one); fails with `None` once the
+   * other side closed. The same bytes as `chunks` without a stream around them: a peer's reader
+   * pulls this for every burst of data, and `Stream.toPull` costs 15 Effect steps a pull.
+   */
+  readonly read: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError>>
+  /**
+   * Sends bytes, or several buffers in order as one gathered write (never copied into one);
+   * completes once the transport has room again (back-pressure). The buffers must not change
+   * until it completes.
+   */
+  readonly write: (bytes: Outgoing) => Effect.Effect<void, NetworkError>
   /** Closes the connection now (idempotent). */
   readonly close: Effect.Effect<void>
 }

@@ -34,10 +34,10 @@ const errorReason = (cause: unknown): NetworkError["reason"] => {
 const READ_BUFFER_BYTES = 1024 * 1024
 
 /**
- * The socket's incoming bytes as a pull stream. Not `Stream.fromAsyncIterable(socket)`: its
- * finalizer waits for a pending read, so closing a scope would hang until the peer sent or closed.
+ * The socket's incoming bytes as a pull. Not `Stream.fromAsyncIterable(socket)`: its finalizer
+ * waits for a pending read, so closing a scope would hang until the peer sent or closed.
  */
-const readable = (socket: Net.Socket, label: string): Stream.Stream<Uint8Array, NetworkError> => {
+const readable = (socket: Net.Socket, label: string): Connection["read"] => {
   let buffered: Array<Uint8Array> = []
   let bytes = 0
   let ended = false
@@ -92,7 +92,7 @@ const readable = (socket: Net.Socket, label: string): Stream.Stream<Uint8Array, 
       wake = undefined
     })
   })
-  return Stream.repeatEffectChunkOption(pull)
+  return pull
 }
 
 /** Closes a socket without losing bytes still queued for it: flush, then destroy (bounded wait). */
@@ -112,21 +112,34 @@ const release = (socket: Net.Socket) =>
     socket.end()
   })
 
+/**
+ * Writes `parts` corked, so node hands them to one writev call instead of one write each (and
+ * nothing copies them into one buffer); whether the socket still has room, as `write` returns.
+ */
+const writeGathered = (socket: Net.Socket, parts: ReadonlyArray<Uint8Array>): boolean => {
+  socket.cork()
+  for (const part of parts) socket.write(part)
+  socket.uncork()
+  return !socket.writableNeedDrain
+}
+
 /** Wraps a connected node socket; the caller owns destroying it. */
 const fromSocket = (socket: Net.Socket): Connection => {
   const remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
   const label = formatAddress(remote)
+  const read = readable(socket, label)
   return {
     remote,
     local: { host: socket.localAddress ?? "", port: socket.localPort ?? 0 },
-    chunks: readable(socket, label),
+    chunks: Stream.repeatEffectChunkOption(read),
+    read,
     write: (bytes) =>
       Effect.async<void, NetworkError>((resume) => {
         if (socket.destroyed || socket.writableEnded) {
           resume(Effect.fail(new NetworkError({ reason: "Closed", address: label })))
           return
         }
-        if (socket.write(bytes)) {
+        if (bytes instanceof Uint8Array ? socket.write(bytes) : writeGathered(socket, bytes)) {
           resume(Effect.void)
           return
         }

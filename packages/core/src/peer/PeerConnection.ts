@@ -3,12 +3,12 @@
  * writer fiber (outbox -> socket), plus keep-alives. Requests the peer makes of us are served
  * here, not by the supervisor, so uploading never waits on the torrent's mailbox.
  */
-import { Chunk, Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
 import { type Info, pieceSize as pieceLength } from "../metainfo/Metainfo.js"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import { type Address, type Connection, formatAddress, Network, type NetworkError } from "../net/Network.js"
 import * as BitfieldModule from "../picker/Bitfield.js"
-import type { StorageError } from "../storage/Storage.js"
+import type { ReadCache } from "../storage/ReadCache.js"
 import type { TorrentEvent } from "../torrent/TorrentEvent.js"
 import type { BlockPool } from "../wire/BlockPool.js"
 import * as Framer from "../wire/Framer.js"
@@ -47,7 +47,8 @@ export interface PeerContext {
   readonly info: Info
   /** Our verified pieces: the supervisor's live bitfield, read here to validate requests. */
   readonly have: BitfieldModule.Bitfield
-  readonly readBlock: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
+  /** Our pieces' blocks, for uploads. */
+  readonly pieces: ReadCache
   readonly events: Queue.Enqueue<TorrentEvent>
   /** Where received blocks are copied; the torrent gives each back once it is in its piece. */
   readonly blocks: BlockPool
@@ -56,10 +57,9 @@ export interface PeerContext {
   readonly dht: boolean
 }
 
-/** A connection whose handshake has been read: the bytes pulled so far and what follows them. */
+/** A connection whose handshake has been read, and the bytes that followed it. */
 export interface OpenedWire {
   readonly connection: Connection
-  readonly pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError>>
   readonly handshake: Handshake.Handshake
   /** Bytes that arrived after the handshake in the same chunk. */
   readonly rest: Uint8Array
@@ -72,18 +72,17 @@ const ourHandshake = (ctx: PeerContext) =>
     Handshake.make({ infoHash: ctx.infoHash, peerId: ctx.peerId, fast: true, extensionProtocol: true, dht: ctx.dht })
   )
 
-/** Reads the 68-byte handshake from a fresh connection; the pull lives in the caller's scope. */
+/** Reads the 68-byte handshake from a fresh connection. */
 export const readHandshake = (
   connection: Connection,
   timeout: Duration.DurationInput
-): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost, Scope.Scope> =>
+): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost> =>
   Effect.gen(function* () {
     const address = formatAddress(connection.remote)
-    const pull = yield* Stream.toPull(connection.chunks)
     const reader = Framer.makeHandshakeReader()
     const read = Effect.gen(function* () {
       while (true) {
-        const chunks = yield* pull.pipe(Effect.mapError(lost(address, "handshake")))
+        const chunks = yield* connection.read.pipe(Effect.mapError(lost(address, "handshake")))
         let index = 0
         for (const chunk of chunks) {
           index++
@@ -92,7 +91,7 @@ export const readHandshake = (
           if (Option.isSome(result.right)) {
             const after = Chunk.toReadonlyArray(Chunk.drop(chunks, index))
             const rest = after.length === 0 ? result.right.value.rest : Buffer.concat([result.right.value.rest, ...after])
-            return { connection, pull, handshake: result.right.value.handshake, rest } satisfies OpenedWire
+            return { connection, handshake: result.right.value.handshake, rest } satisfies OpenedWire
           }
         }
       }
@@ -272,7 +271,7 @@ const run = (
     const reader = Effect.gen(function* () {
       if (wire.rest.length > 0) yield* deliver([wire.rest])
       while (true) {
-        const chunks = yield* wire.pull.pipe(Effect.mapError(lost(address, "wire")))
+        const chunks = yield* wire.connection.read.pipe(Effect.mapError(lost(address, "wire")))
         lastReadAt = yield* Clock.currentTimeMillis
         yield* deliver(chunks)
       }
@@ -281,7 +280,7 @@ const run = (
     const FLUSH_BYTES = 256 * 1024
     const writer = Effect.gen(function* () {
       const write = (parts: Array<Uint8Array>) =>
-        connection.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts)).pipe(
+        connection.write(parts.length === 1 ? parts[0]! : parts).pipe(
           Effect.mapError((cause) => new ConnectionLost({ address, cause }))
         )
       while (true) {
@@ -307,11 +306,11 @@ const run = (
             const { index, begin, length } = item.request
             const key = blockKey(index, begin, length)
             if (!pending.delete(key) || link.choking) continue
-            const block = yield* ctx.readBlock(index, begin, length).pipe(
+            const block = ctx.pieces.cached(index, begin, length) ?? (yield* ctx.pieces.read(index, begin, length).pipe(
               Effect.catchAll((error) =>
                 Queue.offer(ctx.events, { _tag: "StorageFailed", error }).pipe(Effect.as(undefined))
               )
-            )
+            ))
             if (block === undefined) continue
             endRun()
             parts.push(Message.encodePieceHeader(index, begin, length), block)

@@ -10,8 +10,8 @@
  * Every random choice (jitter, UDP loss, duplication, reordering, `corrupt` functions given the
  * generator) draws from one generator seeded by `Options.seed`, so a run replays from its seed.
  */
-import { Clock, type Context, Duration, Effect, FiberSet, Layer, Option, Stream } from "effect"
-import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError } from "../net/Network.js"
+import { Chunk, Clock, type Context, Duration, Effect, FiberSet, Layer, Option, Stream } from "effect"
+import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError, type Outgoing } from "../net/Network.js"
 import { DelayQueue } from "./internal/DelayQueue.js"
 import { Prng } from "./Seed.js"
 
@@ -241,8 +241,10 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
             : outgoing.queue.isFinished
             ? new NetworkError({ reason: "Reset", address: label })
             : undefined
-        const write = (bytes: Uint8Array): Effect.Effect<void, NetworkError> =>
+        const write = (data: Outgoing): Effect.Effect<void, NetworkError> =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            // A gathered write travels as one chunk, as TCP would coalesce it.
+            const bytes = data instanceof Uint8Array ? data : Buffer.concat(data)
             const error = broken()
             if (error !== undefined) return Effect.fail(error)
             if (bytes.length === 0) return Effect.void
@@ -276,6 +278,7 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
           local,
           remote,
           chunks: Stream.repeatEffectOption(incoming.queue.take),
+          read: Effect.map(incoming.queue.take, Chunk.of),
           write,
           close: Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.sync(() => {

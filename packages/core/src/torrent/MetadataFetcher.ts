@@ -192,7 +192,7 @@ const fromPeer = (
             }
           }
         }
-        pending = Chunk.toReadonlyArray(yield* wire.pull.pipe(Effect.mapError(() => fail("Closed"))))
+        pending = Chunk.toReadonlyArray(yield* wire.connection.read.pipe(Effect.mapError(() => fail("Closed"))))
       }
     })
   )
