@@ -47,7 +47,7 @@ export interface Connection {
   /**
    * Sends bytes, or several buffers in order as one gathered write (never copied into one);
    * completes once the transport has room again (back-pressure). The buffers must not change
-   * until it completes.
+   * afterwards: the transport may still be sending them when the write has completed.
    */
   readonly write: (bytes: Outgoing) => Effect.Effect<void, NetworkError>
   /** Closes the connection now (idempotent). */
