@@ -3,8 +3,8 @@
  * directories are created on first write, never truncated; padding files are never created;
  * open handles are kept in a bounded LRU and all closed with the torrent's scope.
  */
-import * as Fs from "node:fs"
-import * as FsPromises from "node:fs/promises"
+import { read as fdRead, write as fdWrite } from "node:fs"
+import * as Fs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { Effect, Layer, Option } from "effect"
 import * as HandleCache from "./internal/handleCache.js"
@@ -20,24 +20,24 @@ export interface Options {
 export const defaultMaxOpenFiles = 64
 
 // No O_TRUNC: existing data must survive (resume), and writes never extend a file past its length.
-const openWritable = FsPromises.constants.O_RDWR | FsPromises.constants.O_CREAT
+const openWritable = Fs.constants.O_RDWR | Fs.constants.O_CREAT
 
 /** Opens `path` for writing, creating its parent directories when they are missing. */
-const openForWrite = (path: string, flags: number): Effect.Effect<FsPromises.FileHandle, StorageError> => {
-  const open = Effect.tryPromise({ try: () => FsPromises.open(path, flags, 0o666), catch: (cause) => fromSystemError(cause, "open", path) })
+const openForWrite = (path: string, flags: number): Effect.Effect<Fs.FileHandle, StorageError> => {
+  const open = Effect.tryPromise({ try: () => Fs.open(path, flags, 0o666), catch: (cause) => fromSystemError(cause, "open", path) })
   return open.pipe(
     Effect.catchIf(
       (error) => error.reason === "NotFound",
       () =>
         Effect.tryPromise({
-          try: () => FsPromises.mkdir(NodePath.dirname(path), { recursive: true }),
+          try: () => Fs.mkdir(NodePath.dirname(path), { recursive: true }),
           catch: (cause) => fromSystemError(cause, "mkdir", NodePath.dirname(path))
         }).pipe(Effect.zipRight(open))
     )
   )
 }
 
-const closeHandle = (handle: FsPromises.FileHandle): Effect.Effect<void> =>
+const closeHandle = (handle: Fs.FileHandle): Effect.Effect<void> =>
   Effect.tryPromise(() => handle.close()).pipe(Effect.ignoreLogged)
 
 /** A positioned node:fs read or write on a descriptor, with its callback. */
@@ -51,7 +51,7 @@ type FdCall = (
 ) => void
 
 /**
- * Moves all of `bytes` between them and `file` at `position` (`call` is `Fs.read` or `Fs.write`),
+ * Moves all of `bytes` between them and `file` at `position` (`call` is node:fs `read` or `write`),
  * by node:fs's callback calls on the handle's descriptor: one Effect step, where a promise per
  * call and a loop around it cost a piece write about 40. Fails with `short` if the file ends first.
  */
@@ -59,7 +59,7 @@ const transfer = (
   call: FdCall,
   operation: "read" | "write",
   short: StorageError["reason"],
-  handle: FsPromises.FileHandle,
+  handle: Fs.FileHandle,
   file: StoredFile,
   position: number,
   bytes: Uint8Array
@@ -78,26 +78,26 @@ const transfer = (
 /** The node:fs file primitives behind one torrent, with their handles bounded and scoped. */
 const makeAccess = (options: Options) =>
   Effect.gen(function* () {
-    const handles = yield* HandleCache.make<FsPromises.FileHandle, StorageError>({
+    const handles = yield* HandleCache.make<Fs.FileHandle, StorageError>({
       capacity: options.maxOpenFiles ?? defaultMaxOpenFiles,
       open: (path, writable) =>
         writable
           ? openForWrite(path, openWritable)
-          : Effect.tryPromise({ try: () => FsPromises.open(path, "r"), catch: (cause) => fromSystemError(cause, "open", path) }),
+          : Effect.tryPromise({ try: () => Fs.open(path, "r"), catch: (cause) => fromSystemError(cause, "open", path) }),
       close: closeHandle
     })
     const access: FileAccess = {
       read: (file, position, target) =>
-        handles.use(file.path, false, (handle) => transfer(Fs.read, "read", "Truncated", handle, file, position, target)),
+        handles.use(file.path, false, (handle) => transfer(fdRead, "read", "Truncated", handle, file, position, target)),
       write: (file, position, bytes) =>
-        handles.use(file.path, true, (handle) => transfer(Fs.write, "write", "IO", handle, file, position, bytes)),
+        handles.use(file.path, true, (handle) => transfer(fdWrite, "write", "IO", handle, file, position, bytes)),
       create: (file) =>
-        Effect.acquireRelease(openForWrite(file.path, FsPromises.constants.O_WRONLY | FsPromises.constants.O_CREAT), closeHandle).pipe(
+        Effect.acquireRelease(openForWrite(file.path, Fs.constants.O_WRONLY | Fs.constants.O_CREAT), closeHandle).pipe(
           Effect.asVoid,
           Effect.scoped
         ),
       length: (file) =>
-        Effect.tryPromise({ try: () => FsPromises.stat(file.path), catch: (cause) => fromSystemError(cause, "stat", file.path) })
+        Effect.tryPromise({ try: () => Fs.stat(file.path), catch: (cause) => fromSystemError(cause, "stat", file.path) })
           .pipe(
             Effect.flatMap((stats) =>
               stats.isFile()

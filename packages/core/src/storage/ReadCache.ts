@@ -19,7 +19,8 @@ export interface ReadCache {
 }
 
 interface Entry {
-  /** Set once the piece has been read. */
+  /** Set once the piece has been read: what `cached` serves without an Effect (a Deferred
+   * gives its value only through one). */
   data: Uint8Array | undefined
   readonly loading: Deferred.Deferred<Uint8Array, StorageError>
 }
