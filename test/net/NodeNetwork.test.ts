@@ -4,6 +4,16 @@ import { Chunk, Effect, Stream } from "effect"
 
 const loopback = { host: "127.0.0.1", port: 0 }
 
+/** The stream's chunks, kept, until they hold `length` bytes. */
+const firstBytes = <E>(chunks: Stream.Stream<Uint8Array, E>, length: number) =>
+  chunks.pipe(
+    Stream.runFoldWhile(
+      [] as Array<Uint8Array>,
+      (parts) => parts.reduce((n, part) => n + part.length, 0) < length,
+      (parts, chunk) => [...parts, chunk]
+    )
+  )
+
 describe("NodeNetwork", () => {
   it.scoped("echoes bytes over a loopback TCP connection", () =>
     Effect.gen(function* () {
@@ -14,13 +24,7 @@ describe("NodeNetwork", () => {
       const connection = yield* network.connect(listener.address)
       const payload = new Uint8Array(200_000).map((_, i) => i % 251)
       yield* connection.write(payload)
-      const received = yield* connection.chunks.pipe(
-        Stream.runFoldWhile(
-          [] as Array<Uint8Array>,
-          (parts) => parts.reduce((n, part) => n + part.length, 0) < payload.length,
-          (parts, chunk) => [...parts, chunk]
-        )
-      )
+      const received = yield* firstBytes(connection.chunks, payload.length)
       expect(Buffer.concat(received).equals(payload)).toBe(true)
     }).pipe(Effect.provide(NodeNetwork.layer)))
 
@@ -36,9 +40,42 @@ describe("NodeNetwork", () => {
       yield* connection.write(parts)
       const received: Array<Uint8Array> = []
       while (Buffer.concat(received).length < Network.byteLength(parts)) {
-        received.push(...Chunk.toReadonlyArray(yield* connection.read))
+        // Copies: a read's chunks are only valid until the next read.
+        for (const chunk of yield* connection.read) received.push(new Uint8Array(chunk))
       }
       expect(Buffer.concat(received).equals(Buffer.concat(parts))).toBe(true)
+    }).pipe(Effect.provide(NodeNetwork.layer)))
+
+  // 4 MiB is four receive rings: bytes held past their read, or chunks not copied for the stream,
+  // would be overwritten by later reads.
+  const served = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 7) % 253)
+  const serve = (connection: Network.Connection) => connection.write(served).pipe(Effect.zipRight(Effect.never), Effect.ignore)
+
+  it.scopedLive("keeps a read's chunks intact until the next read, while more bytes arrive", () =>
+    Effect.gen(function* () {
+      const network = yield* Network.Network
+      const listener = yield* network.listen(loopback, serve)
+      const connection = yield* network.connect(listener.address)
+      let offset = 0
+      while (offset < served.length) {
+        const chunks = yield* connection.read
+        // A slow reader: the socket goes on reading into the ring meanwhile.
+        yield* Effect.sleep("1 millis")
+        for (const chunk of chunks) {
+          expect(Buffer.from(chunk).equals(served.subarray(offset, offset + chunk.length))).toBe(true)
+          offset += chunk.length
+        }
+      }
+      expect(offset).toBe(served.length)
+    }).pipe(Effect.provide(NodeNetwork.layer)))
+
+  it.scoped("gives a stream's consumer chunks of its own, which it may keep", () =>
+    Effect.gen(function* () {
+      const network = yield* Network.Network
+      const listener = yield* network.listen(loopback, serve)
+      const connection = yield* network.connect(listener.address)
+      const kept = yield* firstBytes(connection.chunks, served.length)
+      expect(Buffer.concat(kept).equals(served)).toBe(true)
     }).pipe(Effect.provide(NodeNetwork.layer)))
 
   it.scoped("fails with Refused when nothing listens", () =>

@@ -41,6 +41,22 @@ describe("Framer", () => {
     expect(piece?._tag === "Piece" && piece.block.buffer === chunk.buffer).toBe(true)
   })
 
+  it.prop(
+    "with chunksReused, messages survive their chunks being overwritten after each push",
+    [fc.array(message, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 40 })],
+    ([ms, cuts]) => {
+      const framer = Framer.make({ chunksReused: true })
+      const out: Array<Message.Message> = []
+      // Buffers, as sockets give: their `slice` is a view, not a copy.
+      for (const chunk of split(Message.encodeAll(ms), cuts).map((c) => Buffer.from(c))) {
+        out.push(...Either.getOrThrow(framer.push(chunk)))
+        // What a network's reused receive buffer does before the next read.
+        chunk.fill(0xee)
+      }
+      expect(out).toEqual(ms)
+    }
+  )
+
   it("fails with MessageTooLarge on a 4 GB length prefix without allocating", () => {
     const before = process.memoryUsage().arrayBuffers
     const result = Framer.make().push(Uint8Array.of(0xff, 0xff, 0xff, 0xff))

@@ -41,7 +41,9 @@ export interface Connection {
   /**
    * The chunks that arrived since the last read (waits for one); fails with `None` once the
    * other side closed. The same bytes as `chunks` without a stream around them: a peer's reader
-   * pulls this for every burst of data, and `Stream.toPull` costs 15 Effect steps a pull.
+   * pulls this for every burst of data, and `Stream.toPull` costs 15 Effect steps a pull. The
+   * chunks are only valid until the next read (the live network reads into a reused buffer):
+   * copy what must live longer.
    */
   readonly read: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError>>
   /**

@@ -61,7 +61,7 @@ export interface PeerContext {
 export interface OpenedWire {
   readonly connection: Connection
   readonly handshake: Handshake.Handshake
-  /** Bytes that arrived after the handshake in the same chunk. */
+  /** Bytes that arrived after the handshake in the same read: valid until the connection's next read. */
   readonly rest: Uint8Array
 }
 
@@ -248,9 +248,9 @@ const run = (
       return forward
     }
 
-    const framer = Framer.make({ maxMessageLength: config.maxMessageLength, blocks: ctx.blocks })
+    const framer = Framer.make({ maxMessageLength: config.maxMessageLength, blocks: ctx.blocks, chunksReused: true })
     // Frames every chunk of a read before posting anything: blocks are copied out as they are
-    // framed (ctx.blocks), so the chunks are garbage before the post can wait for the mailbox.
+    // framed (ctx.blocks), and the chunks are only valid until the next read.
     const deliver = (chunks: Iterable<Uint8Array>): Effect.Effect<void, ProtocolViolation> => {
       const messages: Array<Message.Message> = []
       for (const chunk of chunks) {

@@ -148,7 +148,7 @@ const fromPeer = (
         )
       ])
 
-      const framer = Framer.make()
+      const framer = Framer.make({ chunksReused: true })
       let pieces: Array<Uint8Array | undefined> | undefined
       let size = 0
       let pending: ReadonlyArray<Uint8Array> = [wire.rest]

@@ -4,7 +4,8 @@
  * inside one chunk are decoded in place (their messages are views of the chunk); only a frame
  * split across chunks is copied, into a buffer of exactly its size, allocated after its length
  * prefix passed the limit. With a `BlockPool`, the blocks of `piece` messages are copies in the
- * pool's buffers instead, and a split block-sized frame is collected in one reused buffer.
+ * pool's buffers instead, and a split block-sized frame is collected in one reused buffer. When
+ * the pushed chunks are reused (`chunksReused`), messages that would be views of them are copies.
  */
 import { Either, Option } from "effect"
 import type { BlockPool } from "./BlockPool.js"
@@ -26,9 +27,11 @@ export interface Options {
   readonly failOnUnknown?: boolean
   /** Where the blocks of `piece` messages are copied; without it they are views of the pushed chunks. */
   readonly blocks?: BlockPool
+  /** Pushed chunks are overwritten after `push` returns (a network's reused buffer): decoded messages keep no view of them. */
+  readonly chunksReused?: boolean
 }
 
-/** A stateful message decoder for one connection. Pushed chunks must not be mutated afterwards. */
+/** A stateful message decoder for one connection. Pushed chunks must not be mutated afterwards, unless `chunksReused`. */
 export interface Framer {
   /** Decodes every message completed by `chunk`. After a `Left` the stream is unusable: close the connection. */
   readonly push: (chunk: Uint8Array) => Either.Either<ReadonlyArray<Message.Message>, ProtocolError>
@@ -41,6 +44,7 @@ export const make = (options: Options = {}): Framer => {
   const limit = options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH
   const failOnUnknown = options.failOnUnknown ?? false
   const blocks = options.blocks
+  const chunksReused = options.chunksReused ?? false
   // A length prefix split across chunks.
   const prefix = new Uint8Array(4)
   let prefixFilled = 0
@@ -52,11 +56,15 @@ export const make = (options: Options = {}): Framer => {
   let scratch: Uint8Array | undefined
   const scratchLength = blocks === undefined ? 0 : Message.PIECE_HEADER_LENGTH + blocks.blockLength
 
-  const decodeInto = (frame: Uint8Array, out: Array<Message.Message>): ProtocolError | undefined => {
-    // A piece message's block is copied into the pool below; any other message decoded from the
-    // scratch buffer would be a view of bytes the next split frame overwrites.
-    const own = frame.buffer === scratch?.buffer && frame[0] !== Message.Id.Piece ? frame.slice() : frame
-    const decoded = Message.decode(own)
+  // Messages whose payload is a view of their frame; a pooled block is copied below anyway.
+  const keepsView = (id: number | undefined) =>
+    id === Message.Id.Bitfield || id === Message.Id.Extended || (id === Message.Id.Piece && blocks === undefined)
+
+  // `borrowed`: the frame lies in a buffer that is overwritten later (the scratch buffer, which
+  // the next split frame reuses, or a reused chunk), so a message that views it needs a copy.
+  const decodeInto = (frame: Uint8Array, borrowed: boolean, out: Array<Message.Message>): ProtocolError | undefined => {
+    // A copy, not `slice`: that of a Buffer (what sockets give) is a view.
+    const decoded = Message.decode(borrowed && keepsView(frame[0]) ? new Uint8Array(frame) : frame)
     if (Either.isRight(decoded)) {
       const message = decoded.right
       out.push(
@@ -85,7 +93,7 @@ export const make = (options: Options = {}): Framer => {
         bodyFilled += n
         at += n
         if (bodyFilled < body.length) break
-        const error = decodeInto(body, (out ??= []))
+        const error = decodeInto(body, body.buffer === scratch?.buffer, (out ??= []))
         body = undefined
         if (error !== undefined) return Either.left(error)
         continue
@@ -102,7 +110,7 @@ export const make = (options: Options = {}): Framer => {
       }
       if (length > limit) return Either.left(new ProtocolError({ reason: "MessageTooLarge", length, limit }))
       if (chunk.length - at >= length) {
-        const error = decodeInto(chunk.subarray(at, at + length), (out ??= []))
+        const error = decodeInto(chunk.subarray(at, at + length), chunksReused, (out ??= []))
         if (error !== undefined) return Either.left(error)
         at += length
       } else {
