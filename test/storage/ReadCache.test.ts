@@ -11,11 +11,14 @@ const countingStorage = () => {
   const storage: Storage.TorrentStorage = {
     info: test.metainfo.info,
     directory: "/",
-    read: (index, begin, length) =>
+    read: (index, begin, length, into) =>
       Effect.sync(() => {
         calls.reads++
         const start = index * test.metainfo.info.pieceLength + begin
-        return test.content.slice(start, start + length)
+        const bytes = test.content.subarray(start, start + length)
+        if (into === undefined) return new Uint8Array(bytes)
+        into.set(bytes)
+        return into.subarray(0, length)
       }),
     writePiece: () => Effect.void,
     fileLength: () => Effect.die("unused"),
@@ -50,6 +53,35 @@ describe("ReadCache", () => {
       expect(calls.reads).toBe(3)
       yield* read(1, 0, 16384)
       expect(calls.reads).toBe(4)
+    }))
+
+  const PIECE = 32 * 1024
+  const expected = (index: number, begin: number, length: number) =>
+    Buffer.from(test.content.subarray(index * PIECE + begin, index * PIECE + begin + length))
+
+  it.effect("reuses an evicted piece's buffer only once every block lent from it is given back", () =>
+    Effect.gen(function* () {
+      const { storage } = countingStorage()
+      const cache = ReadCache.make(storage, 2 * PIECE)
+      const lent = yield* cache.read(0, 0, 16384)
+      const again = cache.cached(0, 16384, 16384)!
+      yield* cache.read(1, 0, 16384)
+      yield* cache.read(2, 0, 16384) // evicts 0, whose two blocks are still out
+      yield* cache.read(3, 0, 16384) // evicts 1, whose block is out too
+      yield* cache.read(4, 0, 16384)
+      // Nothing read since overwrote a block that is still out.
+      expect(Buffer.from(lent).equals(expected(0, 0, 16384))).toBe(true)
+      expect(Buffer.from(again).equals(expected(0, 16384, 16384))).toBe(true)
+      cache.release(lent)
+      yield* cache.read(5, 0, 16384)
+      expect(Buffer.from(again).equals(expected(0, 16384, 16384))).toBe(true)
+      cache.release(again)
+      // Piece 0's buffer is free now: the next piece read goes into it.
+      yield* cache.read(6, 0, 16384)
+      yield* cache.read(7, 0, 16384)
+      const reused = cache.cached(7, 0, 16384)!
+      expect(reused.buffer === lent.buffer || cache.cached(6, 0, 16384)!.buffer === lent.buffer).toBe(true)
+      expect(Buffer.from(reused).equals(expected(7, 0, 16384))).toBe(true)
     }))
 
   it.effect("gives a block at once only once its piece is in memory", () =>

@@ -11,7 +11,6 @@ import {
   TrackerClient
 } from "@bitfiber/core"
 import { Effect, Layer, Stream } from "effect"
-import * as V8 from "node:v8"
 import * as Format from "./ui/Format.js"
 import * as Progress from "./ui/Progress.js"
 import type * as StatusLine from "./ui/StatusLine.js"
@@ -32,16 +31,6 @@ export const session = (config: SessionConfig.SessionConfigInput, portChosen: bo
     ? start(config)
     : start(config).pipe(Effect.catchTag("NetworkError", () => start({ ...config, port: 0 })))
 }
-
-/**
- * Turns V8's incremental marking off for a process that only seeds from now on. With the bin's
- * small heap flags, the incremental marker of a busy seeder starts a major GC every ~35 ms (at
- * 12 of a 22 MB limit: 170 of them per GiB served, a third of the seeder's CPU); without it, a
- * major GC runs when the old generation is full: ~45 per GiB, each a 10-20 ms pause of a 14 MB
- * heap (seeder CPU per GiB 5.5-6.4 s -> 3.6-4.4 s). Not for downloads: there it costs 20-30 MiB
- * of peak RSS. The flag is read by V8 at each GC, so setting it now takes effect at once.
- */
-export const tuneHeapForSeeding: Effect.Effect<void> = Effect.sync(() => V8.setFlagsFromString("--no-incremental-marking"))
 
 /** One line describing a torrent's progress. */
 export const describe = (p: Torrent.Progress, live: boolean): string => {

@@ -128,17 +128,20 @@ export const requirePeerSource = (
     : Effect.void
 
 /** Seeds until `goal` is met (never returns for `Forever`). */
-export const seedUntil = (torrent: Torrent.Torrent, goal: SeedGoal): Effect.Effect<void> => {
-  if (goal._tag === "None") return Effect.void
-  const seeding = goal._tag === "Forever"
-    ? Effect.never
-    : goal._tag === "Duration"
-    ? Effect.sleep(goal.duration)
-    : torrent.changes.pipe(
-      Stream.takeUntil((p) => p.uploaded >= goal.ratio * p.totalLength),
-      Stream.runDrain
-    )
-  return Effect.zipRight(Engine.tuneHeapForSeeding, seeding)
+export const seedUntil = (torrent: Torrent.Torrent, goal: SeedGoal) => {
+  switch (goal._tag) {
+    case "None":
+      return Effect.void
+    case "Forever":
+      return Effect.never
+    case "Duration":
+      return Effect.sleep(goal.duration)
+    case "Ratio":
+      return torrent.changes.pipe(
+        Stream.takeUntil((p) => p.uploaded >= goal.ratio * p.totalLength),
+        Stream.runDrain
+      )
+  }
 }
 
 /** The final summary of a finished download. */

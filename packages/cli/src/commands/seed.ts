@@ -40,7 +40,6 @@ export const command = Command.make(
         if (!options.json) {
           yield* status.done(`seeding ${Format.printable(metainfo.info.name)} on port ${session.port}${note}`)
         }
-        yield* Engine.tuneHeapForSeeding
         return yield* Effect.never
       })
     )

@@ -48,8 +48,8 @@ export interface Connection {
   readonly read: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError>>
   /**
    * Sends bytes, or several buffers in order as one gathered write (never copied into one);
-   * completes once the transport has room again (back-pressure). The buffers must not change
-   * afterwards: the transport may still be sending them when the write has completed.
+   * completes once the transport is done with the buffers (handed to the system, or copied),
+   * which is also the back-pressure: the caller may reuse them from then on, not before.
    */
   readonly write: (bytes: Outgoing) => Effect.Effect<void, NetworkError>
   /** Closes the connection now (idempotent). */

@@ -3,7 +3,7 @@ import { Chunk, Duration, Effect, FiberSet, Layer, Option, Queue, Stream } from 
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
 import * as ReceiveRing from "./internal/receiveRing.js"
-import { type Address, type Connection, type Datagram, formatAddress, Network, NetworkError } from "./Network.js"
+import { type Address, byteLength, type Connection, type Datagram, formatAddress, Network, NetworkError } from "./Network.js"
 
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
 /** How long a closing socket may take to flush what was written to it. */
@@ -135,13 +135,12 @@ const release = (socket: Net.Socket) =>
 
 /**
  * Writes `parts` corked, so node hands them to one writev call instead of one write each (and
- * nothing copies them into one buffer); whether the socket still has room, as `write` returns.
+ * nothing copies them into one buffer); `done` runs once they are all written out.
  */
-const writeGathered = (socket: Net.Socket, parts: ReadonlyArray<Uint8Array>): boolean => {
+const writeGathered = (socket: Net.Socket, parts: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void) => {
   socket.cork()
-  for (const part of parts) socket.write(part)
+  parts.forEach((part, i) => (i === parts.length - 1 ? socket.write(part, done) : socket.write(part)))
   socket.uncork()
-  return !socket.writableNeedDrain
 }
 
 /** A socket we opened, and its pull. */
@@ -166,21 +165,24 @@ const fromSocket = (socket: Net.Socket, read: Connection["read"], transient: boo
           resume(Effect.fail(new NetworkError({ reason: "Closed", address: label })))
           return
         }
-        if (bytes instanceof Uint8Array ? socket.write(bytes) : writeGathered(socket, bytes)) {
+        if (byteLength(bytes) === 0) {
           resume(Effect.void)
           return
         }
-        const done = () => {
-          socket.off("drain", done)
+        // On the write's callback, not on `write` returning true (room in node's buffer): node
+        // may still hold the buffers then, and the caller reuses them once this completes.
+        const done = (error?: Error | null) => {
           socket.off("close", done)
           resume(
-            socket.destroyed ? Effect.fail(new NetworkError({ reason: "Closed", address: label })) : Effect.void
+            error || socket.destroyed
+              ? Effect.fail(new NetworkError({ reason: "Closed", address: label, ...(error ? { cause: error } : {}) }))
+              : Effect.void
           )
         }
-        socket.on("drain", done)
         socket.on("close", done)
+        if (bytes instanceof Uint8Array) socket.write(bytes, done)
+        else writeGathered(socket, bytes, done)
         return Effect.sync(() => {
-          socket.off("drain", done)
           socket.off("close", done)
         })
       }),

@@ -279,10 +279,18 @@ const run = (
 
     const FLUSH_BYTES = 256 * 1024
     const writer = Effect.gen(function* () {
-      const write = (parts: Array<Uint8Array>) =>
-        connection.write(parts.length === 1 ? parts[0]! : parts).pipe(
-          Effect.mapError((cause) => new ConnectionLost({ address, cause }))
+      // Blocks in the parts not yet written: the cache's, given back once their write completed.
+      let blocks: Array<Uint8Array> = []
+      const write = (parts: Array<Uint8Array>) => {
+        const sent = blocks
+        blocks = []
+        return connection.write(parts.length === 1 ? parts[0]! : parts).pipe(
+          Effect.mapError((cause) => new ConnectionLost({ address, cause })),
+          Effect.tap(() => {
+            for (const block of sent) ctx.pieces.release(block)
+          })
         )
+      }
       while (true) {
         // Everything queued so far goes out together: the requests the supervisor queued after a
         // message, in the same write.
@@ -314,6 +322,7 @@ const run = (
             if (block === undefined) continue
             endRun()
             parts.push(Message.encodePieceHeader(index, begin, length), block)
+            blocks.push(block)
             size += block.length
             link.stats.uploaded += block.length
           } else {

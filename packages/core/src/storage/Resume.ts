@@ -1,6 +1,6 @@
 /**
  * The resume check: which pieces are already on disk and correct. Reads and hashes one piece at a
- * time, in order, so memory stays at one piece whatever the torrent's size.
+ * time, in order, into one buffer, so memory stays at one piece whatever the torrent's size.
  */
 import { Effect, Option } from "effect"
 import { pieceSize } from "../metainfo/Metainfo.js"
@@ -35,13 +35,15 @@ export const check = (
       if (onProgress !== undefined) yield* onProgress(info.pieceCount, info.pieceCount)
       return have
     }
+    // One buffer for every piece: each is hashed before the next is read.
+    const buffer = new Uint8Array(info.pieceLength)
     for (let index = 0; index < info.pieceCount; index++) {
       const size = pieceSize(info, index)
       const stored = Option.getOrElse(FileLayout.segments(info, index, 0, size), () => []).every((segment) =>
         Option.exists(lengths[segment.fileIndex]!, (length) => length >= segment.fileOffset + segment.length)
       )
       if (stored) {
-        const data = yield* storage.read(index, 0, size).pipe(
+        const data = yield* storage.read(index, 0, size, buffer).pipe(
           Effect.asSome,
           // The file may have shrunk or vanished since it was checked: still just a missing piece.
           Effect.catchIf((error) => error.reason === "NotFound" || error.reason === "Truncated", () => Effect.succeedNone)

@@ -91,10 +91,12 @@ export interface TorrentStorage {
   /** Absolute download directory; every file lives under it. */
   readonly directory: string
   /**
-   * Reads `length` bytes at `begin` of piece `index`. Fails with `NotFound` or `Truncated` when
-   * the bytes were never written, which callers checking for data treat as "piece missing".
+   * Reads `length` bytes at `begin` of piece `index`, into the start of `into` when it is given
+   * (a buffer of the caller's to reuse; at least `length` bytes), else into a new buffer. Fails
+   * with `NotFound` or `Truncated` when the bytes were never written, which callers checking for
+   * data treat as "piece missing".
    */
-  readonly read: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
+  readonly read: (index: number, begin: number, length: number, into?: Uint8Array) => Effect.Effect<Uint8Array, StorageError>
   /**
    * Writes a whole (verified) piece to the files it spans, creating files and directories as
    * needed. Also creates the zero-length files that sit at this piece's offsets, so a complete
@@ -148,13 +150,17 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
     const outOfRange = (operation: StorageOperation, cause: object) =>
       new StorageError({ reason: "OutOfRange", operation, path: root, cause })
 
-    const read = (index: number, begin: number, length: number) =>
+    const read = (index: number, begin: number, length: number, into?: Uint8Array) =>
       Effect.suspend(() => {
         const found = FileLayout.segments(info, index, begin, length)
         if (Option.isNone(found)) return Effect.fail(outOfRange("read", { index, begin, length }))
+        if (into !== undefined && into.length < length) return Effect.fail(outOfRange("read", { index, begin, length, into: into.length }))
         const data = found.value.filter((segment) => !segment.padding)
         // Padding reads as zeros: zero-fill only when there is padding, else every byte is overwritten.
-        const target = data.length === found.value.length ? Buffer.allocUnsafe(length) : new Uint8Array(length)
+        const padded = data.length !== found.value.length
+        const target = into === undefined
+          ? padded ? new Uint8Array(length) : Buffer.allocUnsafe(length)
+          : padded ? into.subarray(0, length).fill(0) : into.subarray(0, length)
         return Effect.as(
           Effect.forEach(
             data,

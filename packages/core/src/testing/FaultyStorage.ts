@@ -66,13 +66,13 @@ const wrap = (
         Effect.flatMap(Ref.get(stats), (s) =>
           s.crashed ? Effect.fail(systemError("EIO", "IO", operation, path)) : Effect.void)
 
-      const read = (index: number, begin: number, length: number) =>
+      const read = (index: number, begin: number, length: number, into?: Uint8Array) =>
         Effect.gen(function* () {
           yield* crashed("read")
           const { failReadsAfter } = yield* Ref.get(faults)
           const { reads } = yield* Ref.getAndUpdate(stats, (s) => ({ ...s, reads: s.reads + 1 }))
           if (failReadsAfter !== undefined && reads >= failReadsAfter) return yield* systemError("EIO", "IO", "read", path)
-          return yield* storage.read(index, begin, length)
+          return yield* storage.read(index, begin, length, into)
         })
 
       const writePiece = (index: number, data: Uint8Array) =>

@@ -251,8 +251,9 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
             const settings = link(outgoing.from, outgoing.to)
             const limit = settings.cutAfterBytes
             const cut = limit !== undefined && outgoing.sent + bytes.length >= limit
-            // A copy, so the caller may reuse its buffer and `corrupt` may change it in place.
-            const passed = cut ? bytes.slice(0, Math.max(0, limit - outgoing.sent)) : bytes.slice()
+            // A copy, so the caller may reuse its buffer and `corrupt` may change it in place (not
+            // Buffer#slice, which is a view).
+            const passed = new Uint8Array(cut ? bytes.subarray(0, Math.max(0, limit - outgoing.sent)) : bytes)
             if (passed.length > 0) {
               const payload = settings.corrupt === undefined ? passed : settings.corrupt(passed, random)
               const serialization = settings.bandwidth === undefined ? 0 : (payload.length * 1000) / settings.bandwidth
@@ -390,7 +391,7 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
                 if (target === undefined || settings.blackhole === true || random.chance(settings.drop ?? 0)) return Effect.void
                 const copies = random.chance(settings.duplicate ?? 0) ? 2 : 1
                 for (let copy = 0; copy < copies && target.count < udpBuffer; copy++) {
-                  const fresh = bytes.slice()
+                  const fresh = new Uint8Array(bytes)
                   const payload = settings.corrupt === undefined ? fresh : settings.corrupt(fresh, random)
                   const held = random.chance(settings.reorder ?? 0)
                     ? settings.reorderDelay === undefined ? DEFAULT_REORDER_DELAY : millis(settings.reorderDelay)
