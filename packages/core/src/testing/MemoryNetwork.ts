@@ -243,17 +243,17 @@ export const make = (options?: Options): Effect.Effect<Switchboard> =>
             : undefined
         const write = (data: Outgoing): Effect.Effect<void, NetworkError> =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            // A gathered write travels as one chunk, as TCP would coalesce it.
-            const bytes = data instanceof Uint8Array ? data : Buffer.concat(data)
+            // A gathered write travels as one chunk, as TCP would coalesce it. A copy either way
+            // (the concatenation is one), so the caller may reuse its buffers once this completes
+            // and `corrupt` may change the bytes in place; not Buffer#slice, which is a view.
+            const bytes = data instanceof Uint8Array ? new Uint8Array(data) : Buffer.concat(data)
             const error = broken()
             if (error !== undefined) return Effect.fail(error)
             if (bytes.length === 0) return Effect.void
             const settings = link(outgoing.from, outgoing.to)
             const limit = settings.cutAfterBytes
             const cut = limit !== undefined && outgoing.sent + bytes.length >= limit
-            // A copy, so the caller may reuse its buffer and `corrupt` may change it in place (not
-            // Buffer#slice, which is a view).
-            const passed = new Uint8Array(cut ? bytes.subarray(0, Math.max(0, limit - outgoing.sent)) : bytes)
+            const passed = cut ? bytes.subarray(0, Math.max(0, limit - outgoing.sent)) : bytes
             if (passed.length > 0) {
               const payload = settings.corrupt === undefined ? passed : settings.corrupt(passed, random)
               const serialization = settings.bandwidth === undefined ? 0 : (payload.length * 1000) / settings.bandwidth
