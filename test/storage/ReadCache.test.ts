@@ -1,7 +1,7 @@
 import { ReadCache, type Storage } from "@bitfiber/core"
 import { TestTorrent } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, FiberSet } from "effect"
 
 const test = TestTorrent.make({ files: [{ path: "f.bin", length: 10 * 32 * 1024 }], pieceLength: 32 * 1024 })
 
@@ -82,6 +82,20 @@ describe("ReadCache", () => {
       const reused = cache.cached(7, 0, 16384)!
       expect(reused.buffer === lent.buffer || cache.cached(6, 0, 16384)!.buffer === lent.buffer).toBe(true)
       expect(Buffer.from(reused).equals(expected(7, 0, 16384))).toBe(true)
+    }))
+
+  it.scoped("prefetch reads a piece in the background, once, and the next request finds it in memory", () =>
+    Effect.gen(function* () {
+      const { calls, storage } = countingStorage()
+      const run = yield* FiberSet.makeRuntime<never>()
+      const cache = ReadCache.make(storage, 4 * PIECE, run)
+      cache.prefetch(2)
+      cache.prefetch(2)
+      const block = yield* cache.read(2, 16384, 16384) // waits for the prefetch's read, not a second one
+      expect(Buffer.from(block).equals(expected(2, 16384, 16384))).toBe(true)
+      expect(cache.cached(2, 0, 16384)).toBeDefined()
+      cache.prefetch(2) // in memory: nothing to do
+      expect(calls.reads).toBe(1)
     }))
 
   it.effect("gives a block at once only once its piece is in memory", () =>

@@ -215,6 +215,7 @@ const run = (
               pending.add(key)
               queuedForRequests++
               post({ _tag: "Upload", request: message })
+              ctx.pieces.prefetch(index)
             }
             break
           }

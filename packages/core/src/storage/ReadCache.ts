@@ -32,6 +32,12 @@ export interface ReadCache {
    * buffer, and its piece's buffer is then never reused.
    */
   readonly release: (block: Uint8Array) => void
+  /**
+   * Starts reading piece `index` in the background unless it is in memory or on its way (a
+   * request for it has just arrived): the writer then finds it cached instead of waiting for
+   * the disk while the blocks of other pieces wait behind it.
+   */
+  readonly prefetch: (index: number) => void
 }
 
 interface Entry {
@@ -47,8 +53,15 @@ interface Loan {
   evicted: boolean
 }
 
-/** A cached block reader over `storage` holding at most `maxBytes` of pieces. */
-export const make = (storage: TorrentStorage, maxBytes: number): ReadCache => {
+/**
+ * A cached block reader over `storage` holding at most `maxBytes` of pieces; `run` forks the
+ * background reads of `prefetch` (without it, `prefetch` does nothing).
+ */
+export const make = (
+  storage: TorrentStorage,
+  maxBytes: number,
+  run?: (effect: Effect.Effect<void>) => unknown
+): ReadCache => {
   // Map iteration order is insertion order: re-inserting on a hit keeps the LRU at the front.
   const pieces = new Map<number, Entry>()
   let cachedBytes = 0
@@ -106,6 +119,32 @@ export const make = (storage: TorrentStorage, maxBytes: number): ReadCache => {
     return data === undefined ? undefined : lend(data, begin, length)
   }
 
+  // Registers piece `index` (not cached) and gives the read that fills it: registered before the
+  // first yield, so concurrent misses of this piece wait for this read.
+  const load = (index: number, size: number): Effect.Effect<Uint8Array, StorageError> => {
+    const entry: Entry = { data: undefined, loading: Deferred.unsafeMake<Uint8Array, StorageError>(FiberId.none) }
+    pieces.set(index, entry)
+    cachedBytes += size
+    evict()
+    // A failed or interrupted read must not stay cached: the next request tries the disk again.
+    const forget = Effect.sync(() => {
+      if (pieces.get(index) === entry) {
+        pieces.delete(index)
+        cachedBytes -= size
+      }
+    })
+    return storage.read(index, 0, size, spares.pop()).pipe(
+      Effect.tap((piece) => {
+        entry.data = piece
+      }),
+      Effect.tapError(() => forget),
+      Effect.onInterrupt(() => Effect.zipRight(forget, Deferred.interrupt(entry.loading))),
+      Effect.exit,
+      Effect.tap((piece) => Deferred.done(entry.loading, piece)),
+      Effect.flatten
+    )
+  }
+
   const read: ReadCache["read"] = (index, begin, length) =>
     Effect.suspend(() => {
       const size = pieceSize(storage.info, index)
@@ -113,30 +152,14 @@ export const make = (storage: TorrentStorage, maxBytes: number): ReadCache => {
       const slice = (piece: Uint8Array) => lend(piece, begin, length)
       const hit = use(index)
       if (hit !== undefined) return hit.data !== undefined ? Effect.succeed(slice(hit.data)) : Effect.map(Deferred.await(hit.loading), slice)
-      // Registered before the first yield, so concurrent misses of this piece wait for this read.
-      const entry: Entry = { data: undefined, loading: Deferred.unsafeMake<Uint8Array, StorageError>(FiberId.none) }
-      pieces.set(index, entry)
-      cachedBytes += size
-      evict()
-      // A failed or interrupted read must not stay cached: the next request tries the disk again.
-      const forget = Effect.sync(() => {
-        if (pieces.get(index) === entry) {
-          pieces.delete(index)
-          cachedBytes -= size
-        }
-      })
-      return storage.read(index, 0, size, spares.pop()).pipe(
-        Effect.tap((piece) => {
-          entry.data = piece
-        }),
-        Effect.tapError(() => forget),
-        Effect.onInterrupt(() => Effect.zipRight(forget, Deferred.interrupt(entry.loading))),
-        Effect.exit,
-        Effect.tap((piece) => Deferred.done(entry.loading, piece)),
-        Effect.flatten,
-        Effect.map(slice)
-      )
+      return Effect.map(load(index, size), slice)
     })
 
-  return { read, cached, release }
+  const prefetch: ReadCache["prefetch"] = (index) => {
+    const size = pieceSize(storage.info, index)
+    if (run === undefined || size > maxBytes / 2 || pieces.has(index)) return
+    run(Effect.ignore(load(index, size)))
+  }
+
+  return { read, cached, release, prefetch }
 }

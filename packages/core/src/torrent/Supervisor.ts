@@ -4,7 +4,7 @@
  * post events to its bounded mailbox; it answers by sending messages to peers' outboxes, which
  * never block, so no cycle of waits can form.
  */
-import { Clock, Effect, Option, Queue, Ref, type Scope } from "effect"
+import { Clock, Effect, FiberSet, Option, Queue, Ref, type Scope } from "effect"
 import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
 import type { Address, Network } from "../net/Network.js"
 import type * as PeerConnection from "../peer/PeerConnection.js"
@@ -103,12 +103,14 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     const peers = new Map<string, PeerEntry.PeerEntry>()
     const candidates = Candidates.make(config)
     const peerIds = new Set<string>()
+    // Background reads of the read cache, interrupted with the torrent.
+    const runRead = yield* FiberSet.makeRuntime<never>()
     const peerContext: PeerConnection.PeerContext = {
       infoHash: metainfo.infoHash,
       peerId: options.peerId,
       info,
       have,
-      pieces: ReadCache.make(storage, config.readCacheBytes),
+      pieces: ReadCache.make(storage, config.readCacheBytes, runRead),
       events: mailbox,
       blocks: BlockPool.make(PiecePicker.BLOCK_SIZE, MAX_SPARE_BLOCKS),
       dht: options.dht !== undefined,
