@@ -14,13 +14,14 @@ const firstBytes = <E>(chunks: Stream.Stream<Uint8Array, E>, length: number) =>
     )
   )
 
+/** A listener's handler that sends every byte back. */
+const echo = (connection: Network.Connection) => connection.chunks.pipe(Stream.runForEach(connection.write), Effect.ignore)
+
 describe("NodeNetwork", () => {
   it.scoped("echoes bytes over a loopback TCP connection", () =>
     Effect.gen(function* () {
       const network = yield* Network.Network
-      const listener = yield* network.listen(loopback, (connection) =>
-        connection.chunks.pipe(Stream.runForEach(connection.write), Effect.ignore)
-      )
+      const listener = yield* network.listen(loopback, echo)
       const connection = yield* network.connect(listener.address)
       const payload = new Uint8Array(200_000).map((_, i) => i % 251)
       yield* connection.write(payload)
@@ -31,9 +32,7 @@ describe("NodeNetwork", () => {
   it.scoped("sends a gathered write as its parts in order, and reads them back through read", () =>
     Effect.gen(function* () {
       const network = yield* Network.Network
-      const listener = yield* network.listen(loopback, (connection) =>
-        connection.chunks.pipe(Stream.runForEach(connection.write), Effect.ignore)
-      )
+      const listener = yield* network.listen(loopback, echo)
       const connection = yield* network.connect(listener.address)
       const parts = [new Uint8Array(13).fill(1), new Uint8Array(16384).fill(2), new Uint8Array(13).fill(3), new Uint8Array(16384).fill(4)]
       expect(Network.byteLength(parts)).toBe(2 * (13 + 16384))
@@ -46,7 +45,7 @@ describe("NodeNetwork", () => {
       expect(Buffer.concat(received).equals(Buffer.concat(parts))).toBe(true)
     }).pipe(Effect.provide(NodeNetwork.layer)))
 
-  // 4 MiB is four receive rings: bytes held past their read, or chunks not copied for the stream,
+  // 4 MiB is eight receive rings: bytes held past their read, or chunks not copied for the stream,
   // would be overwritten by later reads.
   const served = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 7) % 253)
   const serve = (connection: Network.Connection) => connection.write(served).pipe(Effect.zipRight(Effect.never), Effect.ignore)

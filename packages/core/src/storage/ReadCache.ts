@@ -70,6 +70,9 @@ export const make = (
   // Weak: the buffer of a block that is never given back (its connection died) is not kept.
   const loans = new WeakMap<ArrayBufferLike, Loan>()
 
+  // A piece over half the budget is not cached: its blocks are read one by one.
+  const tooLarge = (size: number) => size > maxBytes / 2
+
   // Only whole buffers of a piece's length, ours to overwrite (never a view into something else).
   const reusable = (data: Uint8Array) => data.byteOffset === 0 && data.buffer.byteLength === pieceLength
 
@@ -148,7 +151,7 @@ export const make = (
   const read: ReadCache["read"] = (index, begin, length) =>
     Effect.suspend(() => {
       const size = pieceSize(storage.info, index)
-      if (size > maxBytes / 2) return storage.read(index, begin, length)
+      if (tooLarge(size)) return storage.read(index, begin, length)
       const slice = (piece: Uint8Array) => lend(piece, begin, length)
       const hit = use(index)
       if (hit !== undefined) return hit.data !== undefined ? Effect.succeed(slice(hit.data)) : Effect.map(Deferred.await(hit.loading), slice)
@@ -157,7 +160,7 @@ export const make = (
 
   const prefetch: ReadCache["prefetch"] = (index) => {
     const size = pieceSize(storage.info, index)
-    if (run === undefined || size > maxBytes / 2 || pieces.has(index)) return
+    if (run === undefined || tooLarge(size) || pieces.has(index)) return
     run(Effect.ignore(load(index, size)))
   }
 

@@ -148,7 +148,9 @@ const fromPeer = (
         )
       ])
 
-      const framer = Framer.make({ chunksReused: true })
+      // Not `chunksReused`: each batch is decoded before the next read, and a metadata piece is
+      // copied out of its message below.
+      const framer = Framer.make()
       let pieces: Array<Uint8Array | undefined> | undefined
       let size = 0
       let pending: ReadonlyArray<Uint8Array> = [wire.rest]
