@@ -272,6 +272,7 @@ describe("PiecePicker properties", () => {
         const missing = [...m.wanted].filter((i) => !m.have.has(i)).length
         expect({
           outstanding: peers.map((peer) => p.outstanding(peer)),
+          totalOutstanding: p.totalOutstanding,
           interesting: peers.map((peer) => p.isInteresting(peer)),
           missing: p.missingCount,
           complete: p.isComplete,
@@ -280,6 +281,7 @@ describe("PiecePicker properties", () => {
           availability: pieces.map((i) => p.availabilityOf(i))
         }).toEqual({
           outstanding: peers.map((peer) => m.out.get(peer)!.size),
+          totalOutstanding: peers.reduce((sum, peer) => sum + m.out.get(peer)!.size, 0),
           interesting: peers.map((peer) => m.interesting(peer)),
           missing,
           complete: missing === 0,

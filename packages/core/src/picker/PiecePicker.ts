@@ -123,6 +123,8 @@ export class PiecePicker {
   private candidateCount = 0
   private missing = 0
   private readonly peers = new Map<string, PeerState>()
+  /** The sum of the peers' `requests` sizes. */
+  private requestCount = 0
   private readonly progress = new Map<number, Progress>()
   /** Pieces in flight that still have unrequested blocks. */
   private readonly open = new Set<number>()
@@ -224,7 +226,7 @@ export class PiecePicker {
     if (!state.requests.has(id)) return false
     const progress = this.progress.get(request.index)!
     this.dropHolder(progress, block, peer)
-    state.requests.delete(id)
+    this.unrequest(state, id)
     if (progress.owner === peer && !progress.holders.some((holders) => holders.includes(peer))) {
       this.disown(progress)
     }
@@ -285,7 +287,7 @@ export class PiecePicker {
     const progress = this.progress.get(index)!
     const cancel: Array<PeerRequest> = []
     for (const holder of progress.holders[block]!) {
-      this.peers.get(holder)!.requests.delete(id)
+      this.unrequest(this.peers.get(holder)!, id)
       if (holder !== peer) cancel.push({ peer: holder, request: { index, begin, length } })
     }
     progress.holders[block] = []
@@ -333,6 +335,11 @@ export class PiecePicker {
   /** Requests outstanding at `peer`. */
   outstanding(peer: string): number {
     return this.peers.get(peer)?.requests.size ?? 0
+  }
+
+  /** Requests outstanding at all peers (an endgame duplicate counts at each). */
+  get totalOutstanding(): number {
+    return this.requestCount
   }
 
   /** Number of connected peers that have piece `index`. */
@@ -551,6 +558,7 @@ export class PiecePicker {
     if (holders.length === 0) progress.unrequested--
     holders.push(peer)
     state.requests.add(progress.index * this.blocksPerPiece + block)
+    this.requestCount++
     out.push({ index: progress.index, begin: block * BLOCK_SIZE, length: this.blockLength(progress.index, block) })
   }
 
@@ -564,13 +572,17 @@ export class PiecePicker {
       const block = id - index * this.blocksPerPiece
       const progress = this.progress.get(index)!
       this.dropHolder(progress, block, peer)
-      state.requests.delete(id)
+      this.unrequest(state, id)
       touched.add(progress)
       released.push({ index, begin: block * BLOCK_SIZE, length: this.blockLength(index, block) })
     }
     for (const index of state.owned) if (!keep(index)) this.disown(this.progress.get(index)!)
     for (const progress of touched) this.refreshOpen(progress)
     return released
+  }
+
+  private unrequest(state: PeerState, id: number): void {
+    if (state.requests.delete(id)) this.requestCount--
   }
 
   private dropHolder(progress: Progress, block: number, peer: string): void {
@@ -586,7 +598,7 @@ export class PiecePicker {
   private forget(progress: Progress): void {
     for (let block = 0; block < progress.blockCount; block++) {
       const id = progress.index * this.blocksPerPiece + block
-      for (const holder of progress.holders[block]!) this.peers.get(holder)!.requests.delete(id)
+      for (const holder of progress.holders[block]!) this.unrequest(this.peers.get(holder)!, id)
     }
     this.disown(progress)
     this.open.delete(progress.index)

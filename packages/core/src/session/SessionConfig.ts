@@ -30,6 +30,12 @@ export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")(
   maxMessageLength: Schema.optionalWith(int(16_397), { default: () => (1 << 20) + 13 }),
   /** Requests kept in flight per peer at the most; the actual depth follows the peer's rate. */
   maxRequestsPerPeer: Schema.optionalWith(int(1), { default: () => 256 }),
+  /**
+   * Requests kept in flight per torrent, across its peers: the swarm's bandwidth-delay product
+   * (8 MiB covers 400 MiB/s at a 20 ms round trip, or 40 MiB/s at 200 ms). Each block in flight
+   * holds a share of a piece buffer, so this bounds the memory of many fast peers.
+   */
+  maxRequestsPerTorrent: Schema.optionalWith(int(1), { default: () => 512 }),
   /** Requests we queue for upload per peer before rejecting more. */
   maxPendingUploads: Schema.optionalWith(int(1), { default: () => 500 }),
   /** Bytes of completed pieces waiting for hashing and writing before we stop requesting more. */

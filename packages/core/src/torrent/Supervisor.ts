@@ -82,7 +82,10 @@ const WANT_PEERS = 10
 const NEED_PEERS_MILLIS = 30_000
 const CHOKE_ROUND_TICKS = 10
 const MAX_ALLOWED_FAST = 32
-/** Seconds of a peer's rate we keep requested: enough to cover the round trip and then some. */
+/**
+ * Seconds of a peer's rate we keep requested: enough to cover the round trip and then some. Fewer
+ * when the torrent's rate would take more than `maxRequestsPerTorrent` in flight.
+ */
 const PIPELINE_SECONDS = 2
 
 /** The exit reason of the supervisor: only storage failures stop a torrent. */
@@ -147,7 +150,11 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     const fill = (entry: PeerEntry.PeerEntry) => {
       if (picker.isComplete || writer.pendingWriteBytes() >= config.maxPendingWriteBytes) return
       if (!entry.amInterested || (entry.peerChoking && entry.allowedFast.size === 0)) return
-      const want = entry.depth - picker.outstanding(entry.link.key)
+      const outstanding = picker.outstanding(entry.link.key)
+      // The torrent's budget is shared, but a peer always gets its first few requests: fast peers
+      // holding all of it must not shut out a new one.
+      const room = Math.max(config.maxRequestsPerTorrent - picker.totalOutstanding, PeerEntry.MIN_DEPTH - outstanding)
+      const want = Math.min(entry.depth - outstanding, room)
       if (want <= 0) return
       const requests = picker.nextRequests(entry.link.key, want, {
         choked: entry.peerChoking,
@@ -408,9 +415,15 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         downTotal += down
         upTotal += up
         uploaded += up
+      }
+      downloadRate = downloadRate * 0.6 + downTotal * 0.4
+      uploadRate = uploadRate * 0.6 + upTotal * 0.4
+      // Each peer's depth is its share of the torrent's budget, by rate, up to PIPELINE_SECONDS of it.
+      const horizon = Math.min(PIPELINE_SECONDS, (config.maxRequestsPerTorrent * PiecePicker.BLOCK_SIZE) / Math.max(1, downloadRate))
+      for (const entry of peers.values()) {
         entry.depth = Math.max(
           PeerEntry.MIN_DEPTH,
-          Math.min(config.maxRequestsPerPeer, Math.ceil((entry.downloadRate * PIPELINE_SECONDS) / PiecePicker.BLOCK_SIZE))
+          Math.min(config.maxRequestsPerPeer, Math.ceil((entry.downloadRate * horizon) / PiecePicker.BLOCK_SIZE))
         )
         const owed = picker.outstanding(entry.link.key) > 0 && !entry.peerChoking
         if (owed && entry.lastBlockAt !== undefined && now - entry.lastBlockAt > config.requestTimeout) {
@@ -423,8 +436,6 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
           entry.lastBlockAt = now
         }
       }
-      downloadRate = downloadRate * 0.6 + downTotal * 0.4
-      uploadRate = uploadRate * 0.6 + upTotal * 0.4
       if (ticks % CHOKE_ROUND_TICKS === 0) chokeRound()
       if (ticks % PEX_INTERVAL_TICKS === 0) ExtendedMessages.sendPex(peers, metainfo)
       if (now >= needPeersAt) {
