@@ -109,6 +109,19 @@ Interop.describeInterop("bitfiber seeds to real leechers", ["mktorrent", "libtor
         yield* leecher.waitFinished("60 seconds")
         expect(yield* Interop.sha256Dir(join(root, "aria2"))).toEqual(expected)
       }).pipe(Effect.provide(bitfiberServices)), 90_000)
+
+    it.scopedLive("an aria2c leecher that requires an RC4-encrypted stream (MSE) gets identical bytes", () =>
+      Effect.gen(function*() {
+        const { expected, info, root, tracker, torrentPath } = yield* bitfiberSeeder("seed-aria2-rc4", { tracker: true })
+        yield* waitForSeeds(tracker!.httpUrl, info.infoHash, 1)
+        const leecher = yield* Interop.aria2Leecher({
+          torrentPath,
+          dir: join(root, "aria2"),
+          args: ["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"]
+        })
+        yield* leecher.waitFinished("60 seconds")
+        expect(yield* Interop.sha256Dir(join(root, "aria2"))).toEqual(expected)
+      }).pipe(Effect.provide(bitfiberServices)), 90_000)
   })
 
   Interop.describeInterop("transmission-cli", ["transmission-cli"], () => {

@@ -22,6 +22,8 @@ export interface Aria2Options {
   readonly port?: number
   /** Upper bound of the process's life (default 5 minutes). */
   readonly lifetime?: Duration.DurationInput
+  /** More flags, after the common ones (e.g. `--bt-require-crypto=true`). */
+  readonly args?: ReadonlyArray<string>
 }
 
 /** The flags every aria2c run here takes: loopback only, no DHT/LSD/PEX, quick re-announces (bench/ uses them too). */
@@ -71,6 +73,7 @@ export const aria2Leecher = (options: Aria2Options & { readonly dir: string }): 
     const { child, port } = yield* launch("aria2-leecher", options.port, (port) => [
       ...commonArgs(port, options.dir),
       "--seed-time=0",
+      ...(options.args ?? []),
       options.torrentPath
     ], options.lifetime)
     return { port, process: child, waitFinished: (timeout = Duration.seconds(60)) => child.waitForSuccess(timeout) }

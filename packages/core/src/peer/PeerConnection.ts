@@ -6,7 +6,7 @@
 import { Chunk, Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
 import { type Info, pieceSize as pieceLength } from "../metainfo/Metainfo.js"
 import * as InfoHash from "../metainfo/InfoHash.js"
-import { type Address, type Connection, formatAddress, Network, type NetworkError } from "../net/Network.js"
+import { type Address, type Connection, formatAddress, Network } from "../net/Network.js"
 import * as BitfieldModule from "../picker/Bitfield.js"
 import type { ReadCache } from "../storage/ReadCache.js"
 import type { TorrentEvent } from "../torrent/TorrentEvent.js"
@@ -21,8 +21,10 @@ import {
   HandshakeFailed,
   IdleTimeout,
   type PeerError,
-  ProtocolViolation
+  ProtocolViolation,
+  readFailed
 } from "./PeerError.js"
+import * as EncryptedHandshake from "./EncryptedHandshake.js"
 import type { PeerLink } from "./PeerLink.js"
 import type { PeerId } from "./PeerId.js"
 
@@ -77,36 +79,59 @@ export const readHandshake = (
   connection: Connection,
   timeout: Duration.DurationInput
 ): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost> =>
+  withTimeout(connection, timeout, readHandshakeAfter(connection, new Uint8Array(0)))
+
+/**
+ * Reads the handshake of a fresh incoming connection, plain or after a key exchange (message
+ * stream encryption) that names one of `infoHashes`.
+ */
+export const readIncoming = (
+  connection: Connection,
+  timeout: Duration.DurationInput,
+  infoHashes: () => Iterable<InfoHash.InfoHash>
+): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost> =>
+  withTimeout(
+    connection,
+    timeout,
+    Effect.flatMap(EncryptedHandshake.accept(connection, infoHashes), (opened) =>
+      Effect.flatMap(readHandshakeAfter(opened.connection, opened.received), (wire) =>
+        opened.infoHash === undefined || InfoHash.equals(wire.handshake.infoHash, opened.infoHash)
+          ? Effect.succeed(wire)
+          : Effect.fail(new HandshakeFailed({ address: formatAddress(connection.remote), reason: "InfoHashMismatch" }))
+      )
+    )
+  )
+
+const withTimeout = <A, E>(connection: Connection, timeout: Duration.DurationInput, effect: Effect.Effect<A, E>) =>
+  Effect.timeoutFail(effect, {
+    duration: timeout,
+    onTimeout: () => new HandshakeFailed({ address: formatAddress(connection.remote), reason: "Timeout" })
+  })
+
+/** Reads the handshake from `received` (bytes already read) and then the connection. */
+const readHandshakeAfter = (
+  connection: Connection,
+  received: Uint8Array
+): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost> =>
   Effect.gen(function* () {
     const address = formatAddress(connection.remote)
     const reader = Framer.makeHandshakeReader()
-    const read = Effect.gen(function* () {
-      while (true) {
-        const chunks = yield* connection.read.pipe(Effect.mapError(lost(address, "handshake")))
-        let index = 0
-        for (const chunk of chunks) {
-          index++
-          const result = reader.push(chunk)
-          if (Either.isLeft(result)) return yield* new HandshakeFailed({ address, reason: "Malformed" })
-          if (Option.isSome(result.right)) {
-            const after = Chunk.toReadonlyArray(Chunk.drop(chunks, index))
-            const rest = after.length === 0 ? result.right.value.rest : Buffer.concat([result.right.value.rest, ...after])
-            return { connection, handshake: result.right.value.handshake, rest } satisfies OpenedWire
-          }
+    let chunks: Chunk.Chunk<Uint8Array> = received.length > 0 ? Chunk.of(received) : Chunk.empty()
+    while (true) {
+      let index = 0
+      for (const chunk of chunks) {
+        index++
+        const result = reader.push(chunk)
+        if (Either.isLeft(result)) return yield* new HandshakeFailed({ address, reason: "Malformed" })
+        if (Option.isSome(result.right)) {
+          const after = Chunk.toReadonlyArray(Chunk.drop(chunks, index))
+          const rest = after.length === 0 ? result.right.value.rest : Buffer.concat([result.right.value.rest, ...after])
+          return { connection, handshake: result.right.value.handshake, rest } satisfies OpenedWire
         }
       }
-    })
-    return yield* read.pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new HandshakeFailed({ address, reason: "Timeout" }) })
-    )
+      chunks = yield* connection.read.pipe(Effect.mapError(readFailed(address, "handshake")))
+    }
   })
-
-const lost =
-  (address: string, phase: "handshake" | "wire") =>
-  (cause: Option.Option<NetworkError>): HandshakeFailed | ConnectionLost =>
-    Option.isNone(cause) && phase === "handshake"
-      ? new HandshakeFailed({ address, reason: "Closed" })
-      : new ConnectionLost({ address, ...(Option.isSome(cause) ? { cause: cause.value } : {}) })
 
 /** Dials a peer, handshakes, and runs the connection until it fails. */
 export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, PeerError, Network> =>
@@ -272,7 +297,7 @@ const run = (
     const reader = Effect.gen(function* () {
       if (wire.rest.length > 0) yield* deliver([wire.rest])
       while (true) {
-        const chunks = yield* wire.connection.read.pipe(Effect.mapError(lost(address, "wire")))
+        const chunks = yield* wire.connection.read.pipe(Effect.mapError(readFailed(address, "wire")))
         lastReadAt = yield* Clock.currentTimeMillis
         yield* deliver(chunks)
       }

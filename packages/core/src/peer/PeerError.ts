@@ -1,5 +1,5 @@
 /** Why a peer connection ended. A peer's failure never fails its torrent: the supervisor records it. */
-import { Data } from "effect"
+import { Data, Option } from "effect"
 import type { NetworkError } from "../net/Network.js"
 import type { ProtocolError } from "../wire/ProtocolError.js"
 
@@ -12,7 +12,9 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
 /** The handshake did not arrive in time, was malformed, or named another torrent or ourselves. */
 export class HandshakeFailed extends Data.TaggedError("HandshakeFailed")<{
   readonly address: string
-  readonly reason: "Timeout" | "Malformed" | "InfoHashMismatch" | "SelfConnection" | "UnknownTorrent" | "Closed"
+  readonly reason: "Timeout" | "Malformed" | "InfoHashMismatch" | "SelfConnection" | "UnknownTorrent" | "Closed" | "Encryption"
+  /** What was wrong, where the reason alone does not say (which step of the encrypted handshake). */
+  readonly detail?: string
 }> {}
 
 /** The peer broke the wire protocol (bad frame, bad bitfield, out-of-range index, unrequested flood...). */
@@ -48,3 +50,14 @@ export class Dropped extends Data.TaggedError("Dropped")<{
 
 /** Every way a peer connection ends. */
 export type PeerError = ConnectFailed | HandshakeFailed | ProtocolViolation | IdleTimeout | ConnectionLost | Dropped
+
+/**
+ * What a failed read of a connection means: the peer closing it during the handshake is a
+ * failed handshake, anything else a lost connection.
+ */
+export const readFailed =
+  (address: string, phase: "handshake" | "wire") =>
+  (cause: Option.Option<NetworkError>): HandshakeFailed | ConnectionLost =>
+    Option.isNone(cause) && phase === "handshake"
+      ? new HandshakeFailed({ address, reason: "Closed" })
+      : new ConnectionLost({ address, ...(Option.isSome(cause) ? { cause: cause.value } : {}) })

@@ -2,7 +2,7 @@
  * The public entry point: a session runs many torrents, owns our peer id and the listening
  * socket, and routes each incoming connection to the torrent its handshake names.
  */
-import { Context, Data, Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Option, Ref, Scope } from "effect"
+import { Context, Data, Duration, Effect, Either, ExecutionStrategy, Exit, Iterable, Layer, Option, Ref, Scope } from "effect"
 import * as Dht from "../dht/Dht.js"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import type * as Magnet from "../metainfo/Magnet.js"
@@ -81,7 +81,10 @@ export const make = (
         if (incomingCount >= config.maxConnections) return
         incomingCount++
         yield* Effect.gen(function* () {
-          const wire = yield* PeerConnection.readHandshake(connection, config.handshakeTimeout)
+          const known = yield* Ref.get(torrents)
+          const wire = yield* PeerConnection.readIncoming(connection, config.handshakeTimeout, () =>
+            Iterable.map(known.values(), (entry) => entry.torrent.infoHash)
+          )
           const entry = (yield* Ref.get(torrents)).get(InfoHash.toHex(wire.handshake.infoHash))
           if (entry === undefined) {
             return yield* Effect.logDebug(`refused ${formatAddress(connection.remote)}: unknown info-hash`)
