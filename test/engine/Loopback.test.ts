@@ -5,37 +5,43 @@ import { Magnet } from "@bitfiber/core"
 import { liveServices, loopbackSession, readContent, tempDir, writeContent } from "./fixtures.js"
 
 describe("bitfiber leecher <-> bitfiber seeder on loopback", () => {
-  it.scopedLive("downloads a multi-file torrent with identical bytes", () =>
-    Effect.gen(function* () {
-      const test = TestTorrent.make({
-        files: [
-          { path: "album/one.bin", length: 700_000 },
-          { path: "album/empty.txt", length: 0 },
-          { path: "album/deep/two.bin", length: 1_234_567 }
-        ],
-        pieceLength: 64 * 1024,
-        name: "album"
-      })
-      const seedDir = yield* tempDir
-      const leechDir = yield* tempDir
-      yield* writeContent(test.metainfo, test.content, seedDir)
+  for (const [name, seederEncryption, leecherEncryption] of [
+    ["", "accept", "accept"],
+    [", the leecher requiring an RC4 stream (MSE)", "accept", "require"],
+    [", the seeder requiring an RC4 stream and the leecher preferring MSE", "require", "prefer"]
+  ] as const) {
+    it.scopedLive(`downloads a multi-file torrent with identical bytes${name}`, () =>
+      Effect.gen(function* () {
+        const test = TestTorrent.make({
+          files: [
+            { path: "album/one.bin", length: 700_000 },
+            { path: "album/empty.txt", length: 0 },
+            { path: "album/deep/two.bin", length: 1_234_567 }
+          ],
+          pieceLength: 64 * 1024,
+          name: "album"
+        })
+        const seedDir = yield* tempDir
+        const leechDir = yield* tempDir
+        yield* writeContent(test.metainfo, test.content, seedDir)
 
-      const seeder = yield* loopbackSession()
-      const seeding = yield* seeder.add({ torrent: test.torrent, directory: seedDir })
-      yield* seeding.completed
+        const seeder = yield* loopbackSession({ encryption: seederEncryption })
+        const seeding = yield* seeder.add({ torrent: test.torrent, directory: seedDir })
+        yield* seeding.completed
 
-      const leecher = yield* loopbackSession()
-      const download = yield* leecher.add({
-        torrent: test.torrent,
-        directory: leechDir,
-        peers: [{ host: "127.0.0.1", port: seeder.port }]
-      })
-      yield* download.completed.pipe(Effect.timeout("30 seconds"))
-      const progress = yield* download.progress
-      expect(progress.verifiedPieces).toBe(test.metainfo.info.pieceCount)
-      const bytes = yield* readContent(test.metainfo, leechDir)
-      expect(Buffer.from(bytes).equals(Buffer.from(test.content))).toBe(true)
-    }).pipe(Effect.provide(liveServices)))
+        const leecher = yield* loopbackSession({ encryption: leecherEncryption })
+        const download = yield* leecher.add({
+          torrent: test.torrent,
+          directory: leechDir,
+          peers: [{ host: "127.0.0.1", port: seeder.port }]
+        })
+        yield* download.completed.pipe(Effect.timeout("30 seconds"))
+        const progress = yield* download.progress
+        expect(progress.verifiedPieces).toBe(test.metainfo.info.pieceCount)
+        const bytes = yield* readContent(test.metainfo, leechDir)
+        expect(Buffer.from(bytes).equals(Buffer.from(test.content))).toBe(true)
+      }).pipe(Effect.provide(liveServices)))
+  }
 
   it.scopedLive("starts from a magnet link: fetches the metadata (BEP 9) from the seeder, then downloads", () =>
     Effect.gen(function* () {

@@ -18,7 +18,7 @@ const info = test.metainfo.info
 const directory = "/downloads"
 
 /** Downloads `test` over the in-memory network from seeders listening with `behaviours`. */
-const downloadFrom = (behaviours: ReadonlyArray<ScriptedPeer.Behaviour>) =>
+const downloadFrom = (behaviours: ReadonlyArray<ScriptedPeer.Behaviour>, config: SessionConfig.SessionConfigInput = {}) =>
   Effect.gen(function* () {
     const switchboard = yield* MemoryNetwork.make()
     const seeders = yield* Effect.forEach(behaviours, (behaviour, i) =>
@@ -31,8 +31,7 @@ const downloadFrom = (behaviours: ReadonlyArray<ScriptedPeer.Behaviour>) =>
       Layer.provideMerge(MemoryNetwork.layer(switchboard, { host: "10.0.0.100" }))
     )
     return yield* Effect.gen(function* () {
-      const config = yield* SessionConfig.make({ listen: false })
-      const session = yield* Session.make(config)
+      const session = yield* Session.make(yield* SessionConfig.make({ listen: false, ...config }))
       const torrent = yield* session.add({
         torrent: test.torrent,
         directory,
@@ -55,6 +54,13 @@ describe("download over the in-memory network (TestClock)", () => {
   it.scoped("completes from one honest seeder with identical bytes", () =>
     Effect.gen(function* () {
       const { content, progress } = yield* downloadFrom([{}])
+      expect(Buffer.from(content).equals(Buffer.from(test.content))).toBe(true)
+      expect(progress.verifiedPieces).toBe(info.pieceCount)
+    }))
+
+  it.scoped("preferring encryption, redials plain a seeder that does not speak MSE, and completes", () =>
+    Effect.gen(function* () {
+      const { content, progress } = yield* downloadFrom([{}], { encryption: "prefer" })
       expect(Buffer.from(content).equals(Buffer.from(test.content))).toBe(true)
       expect(progress.verifiedPieces).toBe(info.pieceCount)
     }))

@@ -22,13 +22,17 @@ const readBytes = (connection: Network.Connection, received: Uint8Array, n: numb
  * A responder that reads an incoming handshake for `known` torrents, answers "pong" and reports
  * what it read after the handshake (`expect` bytes), or how it failed.
  */
-const responder = (known: ReadonlyArray<InfoHash.InfoHash>, expectBytes: number) =>
+const responder = (
+  known: ReadonlyArray<InfoHash.InfoHash>,
+  expectBytes: number,
+  encryption: PeerConnection.EncryptionPolicy = "accept"
+) =>
   Effect.gen(function* () {
     const board = yield* MemoryNetwork.make()
     const result = yield* Deferred.make<{ readonly peer: string; readonly after: string }, PeerConnectionError>()
     const listener = yield* board.network(SERVER).listen({ host: SERVER, port: 6881 }, (connection) =>
       Effect.gen(function* () {
-        const wire = yield* PeerConnection.readIncoming(connection, "10 seconds", () => known)
+        const wire = yield* PeerConnection.readIncoming(connection, { timeout: "10 seconds", encryption }, () => known)
         yield* Effect.orDie(wire.connection.write(Buffer.from("pong")))
         const after = yield* readBytes(wire.connection, wire.rest, expectBytes)
         return { peer: Buffer.from(wire.handshake.peerId).toString("latin1"), after }
@@ -95,6 +99,17 @@ describe("EncryptedHandshake", () => {
       // Far more than the 512 bytes of padding that may precede HASH('req1', S).
       for (let i = 0; i < 4; i++) yield* noise.connection.write(new Uint8Array(300).fill(i + 1))
       expect(failure(yield* Effect.exit(noise.result))).toBe("Encryption: no HASH('req1', S) after the padding")
+    }))
+
+  it.scoped("a responder requiring encryption refuses plain handshakes and initiators offering only plaintext", () =>
+    Effect.gen(function* () {
+      const plain = yield* responder([infoHash], 0, "require")
+      yield* plain.connection.write(handshake("plain"))
+      expect(failure(yield* Effect.exit(plain.result))).toBe("Encryption: plain handshake refused: encryption required")
+
+      const plaintextOnly = yield* responder([infoHash], 0, "require")
+      yield* Effect.exit(EncryptedHandshake.initiate(plaintextOnly.connection, infoHash, handshake("c"), Encryption.PLAINTEXT))
+      expect(failure(yield* Effect.exit(plaintextOnly.result))).toBe("Encryption: no method in common (offered 1)")
     }))
 
   it.scoped("a key exchange followed by a handshake for another torrent is an InfoHashMismatch", () =>

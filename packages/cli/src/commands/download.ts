@@ -51,6 +51,12 @@ export const sessionOptions = {
   dhtBootstrap: Options.text("dht-bootstrap").pipe(
     Options.withDescription("a DHT node to join the DHT through (host:port); repeatable"),
     Options.repeated
+  ),
+  encryption: Options.choice("encryption", ["accept", "prefer", "require"]).pipe(
+    Options.withDescription(
+      "message stream encryption: accept = answer encrypted peers, dial plain; prefer = also dial encrypted (plain if refused); require = RC4-encrypted peers only"
+    ),
+    Options.withDefault("accept" as const)
   )
 }
 
@@ -60,11 +66,13 @@ export const sessionConfig = (options: {
   readonly maxPeers: number
   readonly noDht: boolean
   readonly dhtBootstrap: ReadonlyArray<string>
+  readonly encryption: "accept" | "prefer" | "require"
 }) => ({
   port: Option.getOrElse(options.port, () => 6881),
   maxPeersPerTorrent: options.maxPeers,
   dht: !options.noDht,
-  dhtBootstrap: options.dhtBootstrap
+  dhtBootstrap: options.dhtBootstrap,
+  encryption: options.encryption
 })
 
 /** Parses `--peer` values. */

@@ -97,11 +97,13 @@ const opened = (
 
 /**
  * Answers a fresh incoming connection. A plain handshake is left for the caller, with the bytes
- * read so far; a key exchange is answered for whichever of `infoHashes` it names.
+ * read so far (unless `methods` leaves out plaintext); a key exchange is answered for whichever
+ * of `infoHashes` it names, with one of `methods`.
  */
 export const accept = (
   connection: Connection,
-  infoHashes: () => Iterable<InfoHash.InfoHash>
+  infoHashes: () => Iterable<InfoHash.InfoHash>,
+  methods: number = ANY
 ): Effect.Effect<Opened, HandshakeFailed | ConnectionLost> =>
   Effect.gen(function* () {
     const address = formatAddress(connection.remote)
@@ -113,6 +115,7 @@ export const accept = (
       if (input.pending.some((byte, i) => i < header.length && byte !== header[i])) break
     }
     if (input.pending.subarray(0, header.length).equals(header)) {
+      if ((methods & Encryption.PLAINTEXT) === 0) return yield* failure(address, "plain handshake refused: encryption required")
       return { connection, received: input.take(input.pending.length), infoHash: undefined }
     }
 
@@ -139,7 +142,7 @@ export const accept = (
     const preamble = Encryption.readPreamble(ciphers.decrypt.apply(input.take(Encryption.PREAMBLE_LENGTH)))
     if (preamble === undefined) return yield* failure(address, "verification constant is not zero")
     if (preamble.padLength > Encryption.MAX_PAD) return yield* failure(address, "PadC is longer than 512 bytes")
-    const offered = preamble.methods & ANY
+    const offered = preamble.methods & methods
     const selected = (offered & Encryption.PLAINTEXT) || (offered & Encryption.RC4)
     if (selected === 0) return yield* failure(address, `no method in common (offered ${preamble.methods})`)
     yield* input.fill(preamble.padLength + 2)

@@ -12,6 +12,7 @@ import type { ReadCache } from "../storage/ReadCache.js"
 import type { TorrentEvent } from "../torrent/TorrentEvent.js"
 import type { BlockPool } from "../wire/BlockPool.js"
 import * as Framer from "../wire/Framer.js"
+import * as Encryption from "../wire/Encryption.js"
 import * as Handshake from "../wire/Handshake.js"
 import * as Message from "../wire/Message.js"
 import {
@@ -32,6 +33,8 @@ import type { PeerId } from "./PeerId.js"
 export interface PeerConfig {
   readonly connectTimeout: Duration.DurationInput
   readonly handshakeTimeout: Duration.DurationInput
+  /** Message stream encryption: see `SessionConfig.encryption`. */
+  readonly encryption: EncryptionPolicy
   /** A peer that sends nothing (not even a keep-alive) for this long is dropped. */
   readonly idleTimeout: Duration.DurationInput
   readonly keepAliveInterval: Duration.DurationInput
@@ -41,6 +44,9 @@ export interface PeerConfig {
   /** Largest block a peer may request. */
   readonly maxBlockLength: number
 }
+
+/** How peer connections use message stream encryption. */
+export type EncryptionPolicy = "accept" | "prefer" | "require"
 
 /** What a connection needs of its torrent. */
 export interface PeerContext {
@@ -87,13 +93,13 @@ export const readHandshake = (
  */
 export const readIncoming = (
   connection: Connection,
-  timeout: Duration.DurationInput,
+  options: { readonly timeout: Duration.DurationInput; readonly encryption: EncryptionPolicy },
   infoHashes: () => Iterable<InfoHash.InfoHash>
 ): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost> =>
   withTimeout(
     connection,
-    timeout,
-    Effect.flatMap(EncryptedHandshake.accept(connection, infoHashes), (opened) =>
+    options.timeout,
+    Effect.flatMap(EncryptedHandshake.accept(connection, infoHashes, methodsOf(options.encryption)), (opened) =>
       Effect.flatMap(readHandshakeAfter(opened.connection, opened.received), (wire) =>
         opened.infoHash === undefined || InfoHash.equals(wire.handshake.infoHash, opened.infoHash)
           ? Effect.succeed(wire)
@@ -101,6 +107,10 @@ export const readIncoming = (
       )
     )
   )
+
+/** The MSE methods a policy offers and accepts: "require" leaves plaintext out, and so plain handshakes. */
+const methodsOf = (encryption: EncryptionPolicy) =>
+  encryption === "require" ? Encryption.RC4 : Encryption.PLAINTEXT | Encryption.RC4
 
 const withTimeout = <A, E>(connection: Connection, timeout: Duration.DurationInput, effect: Effect.Effect<A, E>) =>
   Effect.timeoutFail(effect, {
@@ -133,20 +143,44 @@ const readHandshakeAfter = (
     }
   })
 
-/** Dials a peer, handshakes, and runs the connection until it fails. */
-export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, PeerError, Network> =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const network = yield* Network
-      const label = formatAddress(address)
-      const connection = yield* network
-        .connect(address, { timeout: ctx.config.connectTimeout })
-        .pipe(Effect.mapError((cause) => new ConnectFailed({ address: label, cause })))
-      yield* connection.write(ourHandshake(ctx)).pipe(Effect.mapError((cause) => new ConnectionLost({ address: label, cause })))
-      const wire = yield* readHandshake(connection, ctx.config.handshakeTimeout)
-      return yield* run(ctx, wire, "outgoing")
-    })
+/**
+ * Dials a peer, handshakes, and runs the connection until it fails. With encryption "prefer", a
+ * peer that will not finish a key exchange is dialed again, plain.
+ */
+export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, PeerError, Network> => {
+  const { encryption, handshakeTimeout } = ctx.config
+  const attempt = (encrypted: boolean) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const network = yield* Network
+        const label = formatAddress(address)
+        const connection = yield* network
+          .connect(address, { timeout: ctx.config.connectTimeout })
+          .pipe(Effect.mapError((cause) => new ConnectFailed({ address: label, cause })))
+        const wire = encrypted
+          ? yield* withTimeout(
+              connection,
+              handshakeTimeout,
+              Effect.flatMap(
+                EncryptedHandshake.initiate(connection, ctx.infoHash, ourHandshake(ctx), methodsOf(encryption)),
+                (opened) => readHandshakeAfter(opened.connection, opened.received)
+              )
+            )
+          : yield* connection.write(ourHandshake(ctx)).pipe(
+              Effect.mapError((cause) => new ConnectionLost({ address: label, cause })),
+              Effect.zipRight(readHandshake(connection, handshakeTimeout))
+            )
+        return yield* run(ctx, wire, "outgoing")
+      })
+    )
+  if (encryption === "accept") return attempt(false)
+  if (encryption === "require") return attempt(true)
+  return Effect.catchIf(
+    attempt(true),
+    (error) => error._tag === "HandshakeFailed" && (error.reason === "Closed" || error.reason === "Encryption"),
+    () => attempt(false)
   )
+}
 
 /** Runs an incoming connection whose handshake the session has read and routed to this torrent. */
 export const accept = (ctx: PeerContext, wire: OpenedWire): Effect.Effect<never, PeerError> =>

@@ -82,8 +82,10 @@ export const make = (
         incomingCount++
         yield* Effect.gen(function* () {
           const known = yield* Ref.get(torrents)
-          const wire = yield* PeerConnection.readIncoming(connection, config.handshakeTimeout, () =>
-            Iterable.map(known.values(), (entry) => entry.torrent.infoHash)
+          const wire = yield* PeerConnection.readIncoming(
+            connection,
+            { timeout: config.handshakeTimeout, encryption: config.encryption },
+            () => Iterable.map(known.values(), (entry) => entry.torrent.infoHash)
           )
           const entry = (yield* Ref.get(torrents)).get(InfoHash.toHex(wire.handshake.infoHash))
           if (entry === undefined) {

@@ -51,6 +51,13 @@ export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")(
   uploadSlots: Schema.optionalWith(int(0), { default: () => 4 }),
   /** Pieces that failed their hash check with a peer's blocks in them before it is banned. */
   banAfterBadPieces: Schema.optionalWith(int(1), { default: () => 3 }),
+  /**
+   * Message stream encryption (MSE) of peer connections. "accept": answer peers that open with a
+   * key exchange, dial plain (the fastest: most clients try MSE first but take plaintext after
+   * it). "prefer": also dial with a key exchange, redialing plain if the peer refuses it.
+   * "require": only key exchanges that select RC4, both ways; plain handshakes are refused.
+   */
+  encryption: Schema.optionalWith(Schema.Literal("accept", "prefer", "require"), { default: () => "accept" }),
   /** Run a DHT node (BEP 5) on the listening port's number over UDP, to find peers without trackers. */
   dht: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** DHT nodes to bootstrap from, as `host:port` (none by default: no public node is ever contacted unasked). */

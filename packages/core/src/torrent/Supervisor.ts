@@ -120,6 +120,7 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       config: {
         connectTimeout: config.connectTimeout,
         handshakeTimeout: config.handshakeTimeout,
+        encryption: config.encryption,
         idleTimeout: config.idleTimeout,
         keepAliveInterval: config.keepAliveInterval,
         maxMessageLength: config.maxMessageLength,
