@@ -106,6 +106,25 @@ Interop.describeInterop("bitfiber downloads from real seeders", ["opentracker", 
       expect(digests).toEqual(yield* Interop.sha256Dir(seedDir))
     }).pipe(Effect.provide(bitfiberServices)), 90_000)
 
+  for (const encryption of ["prefer", "require"] as const) {
+    it.scopedLive(`from a libtorrent seeder that forces RC4 encryption (MSE), dialing with encryption "${encryption}"`, () =>
+      Effect.gen(function*() {
+        const root = yield* Interop.tempDir(`mse-${encryption}`)
+        const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "seed"), files: payload, seed: "mse" })
+        const torrentPath = yield* Interop.mktorrent({ path: join(seedDir, "payload"), out: join(root, "mse.torrent"), pieceLength: 32 * 1024 })
+        const seeder = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir, encryption: "forced-rc4" })
+        const session = yield* bitfiberSession({ encryption })
+        const leechDir = join(root, "bitfiber")
+        const torrent = yield* session.add({
+          torrent: yield* readTorrent(torrentPath),
+          directory: leechDir,
+          peers: [{ host: "127.0.0.1", port: seeder.port }]
+        })
+        yield* waitCompleted(torrent, "60 seconds")
+        expect(yield* Interop.sha256Dir(leechDir)).toEqual(yield* Interop.sha256Dir(seedDir))
+      }).pipe(Effect.provide(bitfiberServices)), 90_000)
+  }
+
   for (const geometry of [
     { label: "16 KiB pieces (one block each)", pieceLength: 16 * 1024, size: 2 * MiB + 5000 },
     { label: "4 MiB pieces (256 blocks each)", pieceLength: 4 * MiB, size: 12 * MiB + 100 * 1024 }

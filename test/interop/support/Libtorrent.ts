@@ -72,6 +72,8 @@ export interface LibtorrentOptions {
   readonly dht?: boolean
   /** With `dht`: DHT nodes to start from. */
   readonly dhtNodes?: ReadonlyArray<PeerAddress>
+  /** Message stream encryption: libtorrent's default ("enabled"), or RC4-encrypted streams only, both ways. */
+  readonly encryption?: "enabled" | "forced-rc4"
 }
 
 /** Where a leecher gets the torrent from: a .torrent file, or a magnet link (metadata from peers). */
@@ -95,6 +97,7 @@ const launch = (
       ...(options.peers ?? []).flatMap((peer) => ["--connect", `${peer.host}:${peer.port}`]),
       ...(options.dht === true ? ["--dht"] : []),
       ...(options.dhtNodes ?? []).flatMap((node) => ["--dht-node", `${node.host}:${node.port}`]),
+      ...(options.encryption === undefined ? [] : ["--encryption", options.encryption]),
       ...extra
     ]
     const ready = /^READY port=(\d+)$/

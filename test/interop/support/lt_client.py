@@ -27,7 +27,7 @@ def emit(obj):
     print(obj if isinstance(obj, str) else json.dumps(obj), flush=True)
 
 
-def session(port, dht):
+def session(port, dht, encryption):
     # Everything that is not plain TCP on 127.0.0.1 is off: the tests must see only loopback traffic.
     settings = {
         "listen_interfaces": "127.0.0.1:%d" % port,
@@ -51,6 +51,13 @@ def session(port, dht):
         | lt.alert.category_t.tracker_notification
         | lt.alert.category_t.connect_notification,
     }
+    if encryption == "forced-rc4":
+        # Message stream encryption both ways, RC4 payload only: plain handshakes are refused.
+        settings.update({
+            "out_enc_policy": int(lt.enc_policy.pe_forced),
+            "in_enc_policy": int(lt.enc_policy.pe_forced),
+            "allowed_enc_level": int(lt.enc_level.pe_rc4),
+        })
     if dht:
         settings.update({
             "enable_dht": True,
@@ -128,7 +135,7 @@ def read_commands(h, ses):
 
 
 def run(args, seeding):
-    ses = session(args.port, args.dht)
+    ses = session(args.port, args.dht, args.encryption)
     for node in args.dht_node:
         ses.add_dht_node(parse_endpoint(node))
     if args.magnet:
@@ -240,6 +247,8 @@ def main():
         c.add_argument("--interval", type=float, default=1.0, help="seconds between status lines")
         c.add_argument("--reannounce", type=float, default=0, help="seeder: re-announce every S seconds")
         c.add_argument("--keep-seeding", action="store_true", help="leecher: keep seeding once finished")
+        c.add_argument("--encryption", choices=("enabled", "forced-rc4"), default="enabled",
+                       help="enabled: libtorrent's default (tries MSE, takes plain); forced-rc4: RC4 streams only")
         c.add_argument("--dht", action="store_true", help="run the DHT on the listen port (loopback, no public router)")
         c.add_argument("--dht-node", action="append", default=[], help="HOST:PORT of a DHT node to start from (with --dht)")
     sub.add_parser("info").add_argument("torrent")
