@@ -46,6 +46,19 @@ const leechThroughTracker = (swarm: Effect.Effect.Success<ReturnType<typeof trac
     return torrent
   })
 
+/** A bitfiber session (with `config`) downloads `torrentPath` into `leechDir` from the peer on `port`. */
+const leechFrom = (torrentPath: string, leechDir: string, port: number, config?: Parameters<typeof bitfiberSession>[0]) =>
+  Effect.gen(function*() {
+    const session = yield* bitfiberSession(config)
+    const torrent = yield* session.add({
+      torrent: yield* readTorrent(torrentPath),
+      directory: leechDir,
+      peers: [{ host: "127.0.0.1", port }]
+    })
+    yield* waitCompleted(torrent, "60 seconds")
+    return torrent
+  })
+
 const payload = [
   { path: "payload/a.bin", size: 3 * MiB + 12345 },
   { path: "payload/sub/b.bin", size: MiB - 17 },
@@ -93,14 +106,8 @@ Interop.describeInterop("bitfiber downloads from real seeders", ["opentracker", 
       expect(info.files.filter((file) => file.size === 0)).toHaveLength(3)
       const seeder = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir })
 
-      const session = yield* bitfiberSession()
       const leechDir = join(root, "bitfiber")
-      const torrent = yield* session.add({
-        torrent: yield* readTorrent(torrentPath),
-        directory: leechDir,
-        peers: [{ host: "127.0.0.1", port: seeder.port }]
-      })
-      yield* waitCompleted(torrent, "60 seconds")
+      yield* leechFrom(torrentPath, leechDir, seeder.port)
       const digests = yield* Interop.sha256Dir(leechDir)
       expect(Object.keys(digests)).toHaveLength(files.length)
       expect(digests).toEqual(yield* Interop.sha256Dir(seedDir))
@@ -113,14 +120,8 @@ Interop.describeInterop("bitfiber downloads from real seeders", ["opentracker", 
         const seedDir = yield* Interop.makeTestPayload({ dir: join(root, "seed"), files: payload, seed: "mse" })
         const torrentPath = yield* Interop.mktorrent({ path: join(seedDir, "payload"), out: join(root, "mse.torrent"), pieceLength: 32 * 1024 })
         const seeder = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir, encryption: "forced-rc4" })
-        const session = yield* bitfiberSession({ encryption })
         const leechDir = join(root, "bitfiber")
-        const torrent = yield* session.add({
-          torrent: yield* readTorrent(torrentPath),
-          directory: leechDir,
-          peers: [{ host: "127.0.0.1", port: seeder.port }]
-        })
-        yield* waitCompleted(torrent, "60 seconds")
+        yield* leechFrom(torrentPath, leechDir, seeder.port, { encryption })
         expect(yield* Interop.sha256Dir(leechDir)).toEqual(yield* Interop.sha256Dir(seedDir))
       }).pipe(Effect.provide(bitfiberServices)), 90_000)
   }
@@ -147,14 +148,8 @@ Interop.describeInterop("bitfiber downloads from real seeders", ["opentracker", 
         expect(info.numPieces).toBe(Math.ceil(geometry.size / geometry.pieceLength))
         const seeder = yield* Interop.libtorrentSeeder({ torrentPath, dataDir: seedDir })
 
-        const session = yield* bitfiberSession()
         const leechDir = join(root, "bitfiber")
-        const torrent = yield* session.add({
-          torrent: yield* readTorrent(torrentPath),
-          directory: leechDir,
-          peers: [{ host: "127.0.0.1", port: seeder.port }]
-        })
-        yield* waitCompleted(torrent, "60 seconds")
+        const torrent = yield* leechFrom(torrentPath, leechDir, seeder.port)
         expect((yield* torrent.progress).verifiedPieces).toBe(info.numPieces)
         expect(yield* Interop.sha256Dir(leechDir)).toEqual(yield* Interop.sha256Dir(seedDir))
       }).pipe(Effect.provide(bitfiberServices)), 90_000)

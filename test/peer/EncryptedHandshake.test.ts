@@ -25,7 +25,7 @@ const readBytes = (connection: Network.Connection, received: Uint8Array, n: numb
 const responder = (
   known: ReadonlyArray<InfoHash.InfoHash>,
   expectBytes: number,
-  encryption: PeerConnection.EncryptionPolicy = "accept"
+  encryption: EncryptedHandshake.Policy = "accept"
 ) =>
   Effect.gen(function* () {
     const board = yield* MemoryNetwork.make()

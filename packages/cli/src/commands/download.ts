@@ -3,7 +3,7 @@
  * only when every piece is verified, and optionally seeds afterwards. Ctrl-C stops cleanly
  * (trackers told `stopped`, files closed); running it again resumes from what is on disk.
  */
-import { InfoHash, type Network, type Session, type Torrent } from "@bitfiber/core"
+import { EncryptedHandshake, InfoHash, type Network, type Session, type Torrent } from "@bitfiber/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Duration, Effect, Either, Fiber, Option, Schedule, Stream } from "effect"
 import { CommandError } from "../CommandError.js"
@@ -52,7 +52,7 @@ export const sessionOptions = {
     Options.withDescription("a DHT node to join the DHT through (host:port); repeatable"),
     Options.repeated
   ),
-  encryption: Options.choice("encryption", ["accept", "prefer", "require"]).pipe(
+  encryption: Options.choice("encryption", EncryptedHandshake.POLICIES).pipe(
     Options.withDescription(
       "message stream encryption: accept = answer encrypted peers, dial plain; prefer = also dial encrypted (plain if refused); require = RC4-encrypted peers only"
     ),
@@ -66,7 +66,7 @@ export const sessionConfig = (options: {
   readonly maxPeers: number
   readonly noDht: boolean
   readonly dhtBootstrap: ReadonlyArray<string>
-  readonly encryption: "accept" | "prefer" | "require"
+  readonly encryption: EncryptedHandshake.Policy
 }) => ({
   port: Option.getOrElse(options.port, () => 6881),
   maxPeersPerTorrent: options.maxPeers,

@@ -25,6 +25,13 @@ export interface Opened {
 /** Both methods: what we offer by default, and accept (plaintext preferred). */
 export const ANY = Encryption.PLAINTEXT | Encryption.RC4
 
+/** How peer connections use message stream encryption: see `SessionConfig.encryption`. */
+export const POLICIES = ["accept", "prefer", "require"] as const
+export type Policy = (typeof POLICIES)[number]
+
+/** The methods a policy offers and accepts: "require" leaves plaintext out, and so plain handshakes. */
+export const methodsOf = (policy: Policy): number => (policy === "require" ? Encryption.RC4 : ANY)
+
 /** What has been read of a connection and not yet consumed: copies, since reads reuse their buffers. */
 const makeInput = (connection: Connection) => {
   const address = formatAddress(connection.remote)

@@ -12,7 +12,6 @@ import type { ReadCache } from "../storage/ReadCache.js"
 import type { TorrentEvent } from "../torrent/TorrentEvent.js"
 import type { BlockPool } from "../wire/BlockPool.js"
 import * as Framer from "../wire/Framer.js"
-import * as Encryption from "../wire/Encryption.js"
 import * as Handshake from "../wire/Handshake.js"
 import * as Message from "../wire/Message.js"
 import {
@@ -34,7 +33,7 @@ export interface PeerConfig {
   readonly connectTimeout: Duration.DurationInput
   readonly handshakeTimeout: Duration.DurationInput
   /** Message stream encryption: see `SessionConfig.encryption`. */
-  readonly encryption: EncryptionPolicy
+  readonly encryption: EncryptedHandshake.Policy
   /** A peer that sends nothing (not even a keep-alive) for this long is dropped. */
   readonly idleTimeout: Duration.DurationInput
   readonly keepAliveInterval: Duration.DurationInput
@@ -44,9 +43,6 @@ export interface PeerConfig {
   /** Largest block a peer may request. */
   readonly maxBlockLength: number
 }
-
-/** How peer connections use message stream encryption. */
-export type EncryptionPolicy = "accept" | "prefer" | "require"
 
 /** What a connection needs of its torrent. */
 export interface PeerContext {
@@ -93,13 +89,13 @@ export const readHandshake = (
  */
 export const readIncoming = (
   connection: Connection,
-  options: { readonly timeout: Duration.DurationInput; readonly encryption: EncryptionPolicy },
+  options: { readonly timeout: Duration.DurationInput; readonly encryption: EncryptedHandshake.Policy },
   infoHashes: () => Iterable<InfoHash.InfoHash>
 ): Effect.Effect<OpenedWire, HandshakeFailed | ConnectionLost> =>
   withTimeout(
     connection,
     options.timeout,
-    Effect.flatMap(EncryptedHandshake.accept(connection, infoHashes, methodsOf(options.encryption)), (opened) =>
+    Effect.flatMap(EncryptedHandshake.accept(connection, infoHashes, EncryptedHandshake.methodsOf(options.encryption)), (opened) =>
       Effect.flatMap(readHandshakeAfter(opened.connection, opened.received), (wire) =>
         opened.infoHash === undefined || InfoHash.equals(wire.handshake.infoHash, opened.infoHash)
           ? Effect.succeed(wire)
@@ -107,10 +103,6 @@ export const readIncoming = (
       )
     )
   )
-
-/** The MSE methods a policy offers and accepts: "require" leaves plaintext out, and so plain handshakes. */
-const methodsOf = (encryption: EncryptionPolicy) =>
-  encryption === "require" ? Encryption.RC4 : Encryption.PLAINTEXT | Encryption.RC4
 
 const withTimeout = <A, E>(connection: Connection, timeout: Duration.DurationInput, effect: Effect.Effect<A, E>) =>
   Effect.timeoutFail(effect, {
@@ -162,7 +154,7 @@ export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, P
               connection,
               handshakeTimeout,
               Effect.flatMap(
-                EncryptedHandshake.initiate(connection, ctx.infoHash, ourHandshake(ctx), methodsOf(encryption)),
+                EncryptedHandshake.initiate(connection, ctx.infoHash, ourHandshake(ctx), EncryptedHandshake.methodsOf(encryption)),
                 (opened) => readHandshakeAfter(opened.connection, opened.received)
               )
             )

@@ -1,5 +1,6 @@
 /** The one configuration of a session, with documented defaults; validated with Schema. */
 import { Effect, Schema } from "effect"
+import { POLICIES as ENCRYPTION_POLICIES } from "../peer/EncryptedHandshake.js"
 
 const int = (minimum: number) => Schema.Int.pipe(Schema.greaterThanOrEqualTo(minimum))
 
@@ -57,7 +58,7 @@ export class SessionConfig extends Schema.Class<SessionConfig>("SessionConfig")(
    * it). "prefer": also dial with a key exchange, redialing plain if the peer refuses it.
    * "require": only key exchanges that select RC4, both ways; plain handshakes are refused.
    */
-  encryption: Schema.optionalWith(Schema.Literal("accept", "prefer", "require"), { default: () => "accept" }),
+  encryption: Schema.optionalWith(Schema.Literal(...ENCRYPTION_POLICIES), { default: () => "accept" }),
   /** Run a DHT node (BEP 5) on the listening port's number over UDP, to find peers without trackers. */
   dht: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** DHT nodes to bootstrap from, as `host:port` (none by default: no public node is ever contacted unasked). */
