@@ -29,11 +29,14 @@ describe("NodeStorage", () => {
       Effect.gen(function* () {
         const fixture = manyFiles()
         const directory = yield* (yield* TestDisk).directory
-        const before = openDescriptors()
+        let before = openDescriptors()
         let peak = 0
         yield* Effect.scoped(
           Effect.gen(function* () {
             const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+            // The layer's disk thread has descriptors of its own: start it before counting.
+            yield* storage.hashMatches(0, fixture.piece(0))
+            before = openDescriptors()
             for (const index of shuffled(fixture.info.pieceCount, 11)) {
               yield* storage.writePiece(index, fixture.piece(index))
               peak = Math.max(peak, openDescriptors() - before)
@@ -101,6 +104,56 @@ describe("NodeStorage", () => {
         expect(error.message).toContain(NodePath.join(directory, "t", "d2", "f2.bin"))
       }))
   })
+
+  it.scoped("hashes pieces on its disk thread, from shared and from ordinary buffers", () =>
+    Effect.gen(function* () {
+      const fixture = mixed()
+      const storage = yield* (yield* Storage.Storage).open(fixture.info, yield* (yield* TestDisk).directory)
+      for (let index = 0; index < fixture.info.pieceCount; index++) {
+        const ordinary = fixture.piece(index)
+        const shared = new Uint8Array(new SharedArrayBuffer(ordinary.length))
+        shared.set(ordinary)
+        expect(yield* storage.hashMatches(index, ordinary)).toBe(true)
+        expect(yield* storage.hashMatches(index, shared)).toBe(true)
+        shared[shared.length - 1]! ^= 1
+        expect(yield* storage.hashMatches(index, shared)).toBe(false)
+        expect(yield* storage.hashMatches((index + 1) % fixture.info.pieceCount, ordinary)).toBe(false)
+      }
+    }).pipe(Effect.provide(implementations[0]!.layer)))
+
+  it.scoped("a write failing on the disk thread is a typed StorageError, and the next write works", () =>
+    Effect.gen(function* () {
+      const fixture = makeTorrent([{ length: 3 * 1_024, path: ["full.bin"] }, { length: 1_024, path: ["ok.bin"] }], 1_024)
+      const directory = yield* (yield* TestDisk).directory
+      // Every write(2) to /dev/full fails with ENOSPC.
+      yield* Effect.promise(() =>
+        Fs.mkdir(NodePath.join(directory, "t"), { recursive: true }).then(() => Fs.symlink("/dev/full", NodePath.join(directory, "t", "full.bin")))
+      )
+      const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+      const error = yield* Effect.flip(storage.writePiece(1, fixture.piece(1)))
+      expect(error.reason).toBe("NoSpace")
+      expect(error.message).toContain("full.bin")
+      yield* storage.writePiece(3, fixture.piece(3))
+      expectBytes(yield* storage.read(3, 0, 1_024), fixture.piece(3))
+    }).pipe(Effect.provide(implementations[0]!.layer)))
+
+  it.scoped("starts its disk thread on the first write and stops it with the layer", () =>
+    Effect.gen(function* () {
+      const threads = () => readdirSync("/proc/self/task").length
+      const fixture = mixed()
+      const before = threads()
+      const directory = yield* (yield* TestDisk).directory
+      const during = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+          expect(threads()).toBe(before)
+          yield* storage.writePiece(0, fixture.piece(0))
+          return threads()
+        }).pipe(Effect.provide(NodeStorage.layer()))
+      )
+      expect(during).toBeGreaterThan(before)
+      expect(threads()).toBe(before)
+    }).pipe(Effect.provide(implementations[0]!.layer)))
 
   it.scoped("a wrapper that runs out of space after N bytes is a few lines", () =>
     Effect.gen(function* () {

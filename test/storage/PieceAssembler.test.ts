@@ -21,6 +21,15 @@ const completed = (results: ReadonlyArray<PieceAssembler.AddResult>): PieceAssem
   return last.piece
 }
 
+/** The outcome of verifying `piece` with a memory storage's hasher. */
+const verified = (piece: PieceAssembler.CompletePiece) =>
+  Effect.runSync(
+    Effect.scoped(
+      Effect.flatMap(Effect.flatMap(Storage.Storage, (storage) => storage.open(fixture.info, "/downloads")), (storage) =>
+        PieceAssembler.verify(storage, piece))
+    ).pipe(Effect.provide(MemoryStorage.layer))
+  )
+
 describe("PieceAssembler", () => {
   it("verifies a piece assembled from blocks in any order", () => {
     const assembler = PieceAssembler.PieceAssembler.make(fixture.info, 1)
@@ -28,7 +37,7 @@ describe("PieceAssembler", () => {
     expect(results.map((r) => r._tag)).toEqual(["Added", "Added", "Added", "Complete"])
     const piece = completed(results)
     expectBytes(piece.data, fixture.piece(1))
-    expect(PieceAssembler.verify(fixture.info, piece)).toEqual({ _tag: "PieceVerified", index: 1 })
+    expect(verified(piece)).toEqual({ _tag: "PieceVerified", index: 1 })
   })
 
   it("handles the short last piece and its short last block", () => {
@@ -37,7 +46,7 @@ describe("PieceAssembler", () => {
     expect(assembler.blockCount).toBe(1)
     expect(assembler.add(0, new Uint8Array(blockSize), "a")._tag).toBe("Invalid")
     const piece = completed(feed(assembler, fixture.piece(last), ["a"]))
-    expect(PieceAssembler.verify(fixture.info, piece)._tag).toBe("PieceVerified")
+    expect(verified(piece)._tag).toBe("PieceVerified")
   })
 
   it("rejects a piece with a corrupt block, naming every contributing peer", () => {
@@ -45,7 +54,7 @@ describe("PieceAssembler", () => {
     const corrupt = Uint8Array.from(fixture.piece(2))
     corrupt[3 * blockSize + 77]! ^= 0xff
     const piece = completed(feed(assembler, corrupt, ["a", "b", "c"]))
-    const outcome = PieceAssembler.verify(fixture.info, piece)
+    const outcome = verified(piece)
     expect(outcome._tag).toBe("PieceRejected")
     expect(outcome._tag === "PieceRejected" && [...outcome.peers].sort()).toEqual(["a", "b", "c"])
   })
@@ -60,7 +69,7 @@ describe("PieceAssembler", () => {
     const result = assembler.add(3 * blockSize, data.subarray(3 * blockSize), "b")
     const piece = completed([result])
     expect(piece.peers).toEqual(["a", "b"])
-    expect(PieceAssembler.verify(fixture.info, piece)._tag).toBe("PieceVerified")
+    expect(verified(piece)._tag).toBe("PieceVerified")
     expect(assembler.add(blockSize, data.subarray(blockSize, 2 * blockSize), "c")._tag).toBe("Duplicate")
   })
 

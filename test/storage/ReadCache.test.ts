@@ -22,7 +22,8 @@ const countingStorage = () => {
       }),
     writePiece: () => Effect.void,
     fileLength: () => Effect.die("unused"),
-    flush: Effect.void
+    flush: Effect.void,
+    hashMatches: () => Effect.die("unused")
   }
   return { storage, calls }
 }

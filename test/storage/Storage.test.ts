@@ -154,7 +154,8 @@ describe("Storage.flush", () => {
         write: () => Deferred.await(gate),
         create: () => Effect.void,
         length: () => Effect.succeed(Option.none()),
-        sync: (file) => Effect.sync(() => void synced.push(file.path))
+        sync: (file) => Effect.sync(() => void synced.push(file.path)),
+        sha1: Storage.sha1
       }
       const storage = yield* Storage.make(fixture.info, "/downloads", access)
       const writing = yield* Effect.fork(storage.writePiece(0, fixture.piece(0)))

@@ -26,7 +26,10 @@ export const services = Layer.mergeAll(NodeStorage.layer(), TrackerClient.layer(
  */
 export const session = (config: SessionConfig.SessionConfigInput, portChosen: boolean) => {
   const start = (input: SessionConfig.SessionConfigInput) =>
-    SessionConfig.make(input).pipe(Effect.orDie, Effect.flatMap(Session.make), Effect.provide(services))
+    // The services are built in the session's scope, not just for `Session.make`: the storage's
+    // disk thread must live as long as the session and stop with it.
+    Effect.flatMap(Layer.build(services), (context) =>
+      SessionConfig.make(input).pipe(Effect.orDie, Effect.flatMap(Session.make), Effect.provide(context)))
   return portChosen
     ? start(config)
     : start(config).pipe(Effect.catchTag("NetworkError", () => start({ ...config, port: 0 })))

@@ -5,7 +5,7 @@
  */
 import * as NodePath from "node:path"
 import { Context, Effect, Layer, Option } from "effect"
-import { type FileAccess, make, Storage, StorageError } from "./Storage.js"
+import { type FileAccess, make, sha1, Storage, StorageError } from "./Storage.js"
 
 /** The files a memory storage holds, for tests to read back or pre-fill. */
 export class MemoryDisk extends Context.Tag("bitfiber/MemoryDisk")<
@@ -96,7 +96,8 @@ const makeAccess = (files: Map<string, MemoryFile>): FileAccess => ({
       if (!files.has(file.path)) files.set(file.path, emptyFile())
     }),
   length: (file) => Effect.sync(() => Option.map(Option.fromNullable(files.get(file.path)), (stored) => stored.length)),
-  sync: () => Effect.void
+  sync: () => Effect.void,
+  sha1
 })
 
 /** A memory Storage and its disk; each build of the layer starts with an empty disk. */

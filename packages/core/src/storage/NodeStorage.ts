@@ -1,12 +1,14 @@
 /**
  * The live Storage: files under the download directory through node:fs/promises. Files and their
  * directories are created on first write, never truncated; padding files are never created;
- * open handles are kept in a bounded LRU and all closed with the torrent's scope.
+ * open handles are kept in a bounded LRU and all closed with the torrent's scope. Writes and
+ * piece hashes run on one disk thread shared by the layer's torrents (internal/diskThread.ts).
  */
-import { read as fdRead, write as fdWrite } from "node:fs"
+import { read as fdRead } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { Effect, Layer, Option } from "effect"
+import * as DiskThread from "./internal/diskThread.js"
 import * as HandleCache from "./internal/handleCache.js"
 import { type FileAccess, fromSystemError, make, Storage, StorageError, type StoredFile } from "./Storage.js"
 
@@ -40,43 +42,25 @@ const openForWrite = (path: string, flags: number): Effect.Effect<Fs.FileHandle,
 const closeHandle = (handle: Fs.FileHandle): Effect.Effect<void> =>
   Effect.tryPromise(() => handle.close()).pipe(Effect.ignoreLogged)
 
-/** A positioned node:fs read or write on a descriptor, with its callback. */
-type FdCall = (
-  fd: number,
-  bytes: Uint8Array,
-  offset: number,
-  length: number,
-  position: number,
-  callback: (error: NodeJS.ErrnoException | null, n: number) => void
-) => void
-
 /**
- * Moves all of `bytes` between them and `file` at `position` (`call` is node:fs `read` or `write`),
- * by node:fs's callback calls on the handle's descriptor: one Effect step, where a promise per
- * call and a loop around it cost a piece write about 40. Fails with `short` if the file ends first.
+ * Fills all of `target` from `file` at `position` by node:fs's callback reads on the handle's
+ * descriptor: one Effect step, where a promise per read and a loop around it cost about 40.
+ * Fails with `Truncated` if the file ends first.
  */
-const transfer = (
-  call: FdCall,
-  operation: "read" | "write",
-  short: StorageError["reason"],
-  handle: Fs.FileHandle,
-  file: StoredFile,
-  position: number,
-  bytes: Uint8Array
-): Effect.Effect<void, StorageError> =>
+const readFully = (handle: Fs.FileHandle, file: StoredFile, position: number, target: Uint8Array): Effect.Effect<void, StorageError> =>
   Effect.async<void, StorageError>((resume) => {
     const step = (done: number) =>
-      call(handle.fd, bytes, done, bytes.length - done, position + done, (error, n) => {
-        if (error !== null) resume(Effect.fail(fromSystemError(error, operation, file.path)))
-        else if (done + n === bytes.length) resume(Effect.void)
-        else if (n === 0) resume(Effect.fail(new StorageError({ reason: short, operation, path: file.path })))
+      fdRead(handle.fd, target, done, target.length - done, position + done, (error, n) => {
+        if (error !== null) resume(Effect.fail(fromSystemError(error, "read", file.path)))
+        else if (done + n === target.length) resume(Effect.void)
+        else if (n === 0) resume(Effect.fail(new StorageError({ reason: "Truncated", operation: "read", path: file.path })))
         else step(done + n)
       })
     step(0)
   })
 
 /** The node:fs file primitives behind one torrent, with their handles bounded and scoped. */
-const makeAccess = (options: Options) =>
+const makeAccess = (options: Options, thread: DiskThread.DiskThread) =>
   Effect.gen(function* () {
     const handles = yield* HandleCache.make<Fs.FileHandle, StorageError>({
       capacity: options.maxOpenFiles ?? defaultMaxOpenFiles,
@@ -88,9 +72,11 @@ const makeAccess = (options: Options) =>
     })
     const access: FileAccess = {
       read: (file, position, target) =>
-        handles.use(file.path, false, (handle) => transfer(fdRead, "read", "Truncated", handle, file, position, target)),
+        handles.use(file.path, false, (handle) => readFully(handle, file, position, target)),
       write: (file, position, bytes) =>
-        handles.use(file.path, true, (handle) => transfer(fdWrite, "write", "IO", handle, file, position, bytes)),
+        handles.use(file.path, true, (handle) =>
+          Effect.mapError(thread.write(handle.fd, bytes, position), (failure) => fromSystemError(failure, "write", file.path))
+        ),
       create: (file) =>
         Effect.acquireRelease(openForWrite(file.path, Fs.constants.O_WRONLY | Fs.constants.O_CREAT), closeHandle).pipe(
           Effect.asVoid,
@@ -109,13 +95,17 @@ const makeAccess = (options: Options) =>
       sync: (file) =>
         handles.use(file.path, true, (handle) =>
           Effect.tryPromise({ try: () => handle.datasync(), catch: (cause) => fromSystemError(cause, "sync", file.path) })
-        )
+        ),
+      sha1: thread.sha1
     }
     return access
   })
 
-/** The live Storage service over node:fs. */
+/** The live Storage service over node:fs; its torrents share one disk thread for hashing and writes. */
 export const layer = (options: Options = {}): Layer.Layer<Storage> =>
-  Layer.succeed(Storage, {
-    open: (info, directory) => Effect.flatMap(makeAccess(options), (access) => make(info, directory, access))
-  })
+  Layer.scoped(
+    Storage,
+    Effect.map(DiskThread.make, (thread) => ({
+      open: (info, directory) => Effect.flatMap(makeAccess(options, thread), (access) => make(info, directory, access))
+    }))
+  )

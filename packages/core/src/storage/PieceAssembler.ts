@@ -2,9 +2,8 @@
  * Collects the blocks of one in-flight piece, then checks its SHA-1. One assembler holds one
  * piece-sized buffer, so the supervisor bounds memory by bounding the pieces in flight.
  */
-import { createHash } from "node:crypto"
 import { Effect } from "effect"
-import { type Info, pieceHash, pieceSize } from "../metainfo/Metainfo.js"
+import { type Info, pieceSize } from "../metainfo/Metainfo.js"
 import type { StorageError, TorrentStorage } from "./Storage.js"
 
 /** Size of a requested block (the de-facto standard; the last block of a piece may be shorter). */
@@ -47,6 +46,7 @@ export class PieceAssembler {
   /** Number of blocks in the piece. */
   readonly blockCount: number
   // Uninitialised memory is fine: the buffer is only handed out once every block overwrote it.
+  // Shared memory: the live storage hashes and writes it on its disk thread without a copy.
   private readonly buffer: Buffer
   private readonly received: Uint8Array
   private readonly contributors = new Set<string>()
@@ -59,7 +59,7 @@ export class PieceAssembler {
     buffer: Buffer | undefined
   ) {
     this.blockCount = Math.ceil(size / blockSize)
-    this.buffer = buffer !== undefined && buffer.length >= size ? buffer.subarray(0, size) : Buffer.allocUnsafe(size)
+    this.buffer = buffer !== undefined && buffer.length >= size ? buffer.subarray(0, size) : Buffer.from(new SharedArrayBuffer(size))
     this.received = new Uint8Array(this.blockCount)
   }
 
@@ -95,15 +95,12 @@ export class PieceAssembler {
   }
 }
 
-/** Checks a complete piece against its SHA-1 in `info` (synchronous: ~4 ms for 4 MiB). */
-export const verify = (info: Info, piece: CompletePiece): PieceVerified | PieceRejected =>
-  hashMatches(info, piece.index, piece.data)
-    ? { _tag: "PieceVerified", index: piece.index }
-    : { _tag: "PieceRejected", index: piece.index, peers: piece.peers }
-
-/** Whether `data` hashes to the SHA-1 of piece `index`. */
-export const hashMatches = (info: Info, index: number, data: Uint8Array): boolean =>
-  createHash("sha1").update(data).digest().equals(pieceHash(info, index))
+/** Checks a complete piece against its SHA-1, with the storage's hasher. */
+export const verify = (storage: TorrentStorage, piece: CompletePiece): Effect.Effect<PieceVerified | PieceRejected> =>
+  Effect.map(storage.hashMatches(piece.index, piece.data), (matches) =>
+    matches
+      ? { _tag: "PieceVerified", index: piece.index }
+      : { _tag: "PieceRejected", index: piece.index, peers: piece.peers })
 
 /** Verifies a complete piece and, if it is good, writes it; a rejected piece touches no disk. */
 export const verifyAndWrite = (
@@ -111,7 +108,7 @@ export const verifyAndWrite = (
   piece: CompletePiece
 ): Effect.Effect<PieceVerified | PieceRejected, StorageError> =>
   Effect.flatMap(
-    Effect.sync(() => verify(storage.info, piece)),
+    verify(storage, piece),
     (outcome): Effect.Effect<PieceVerified | PieceRejected, StorageError> =>
       outcome._tag === "PieceVerified" ? Effect.as(storage.writePiece(piece.index, piece.data), outcome) : Effect.succeed(outcome)
   )

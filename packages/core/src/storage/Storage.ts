@@ -4,9 +4,10 @@
  * piece-to-file mapping, so the live (node:fs) and in-memory stores behave the same and a fault
  * wrapper around either is a few lines.
  */
+import { createHash } from "node:crypto"
 import * as NodePath from "node:path"
 import { Context, Data, Effect, Option, type Scope } from "effect"
-import { type Info, pieceSize } from "../metainfo/Metainfo.js"
+import { type Info, pieceHash, pieceSize } from "../metainfo/Metainfo.js"
 import * as FileLayout from "./FileLayout.js"
 
 /** What kind of failure a storage operation hit. */
@@ -107,6 +108,8 @@ export interface TorrentStorage {
   readonly fileLength: (fileIndex: number) => Effect.Effect<Option.Option<number>, StorageError>
   /** Makes every write so far durable (fsync of the files written since the last flush). */
   readonly flush: Effect.Effect<void, StorageError>
+  /** Whether `data` hashes to the SHA-1 of piece `index` (the live storage hashes off the main thread). */
+  readonly hashMatches: (index: number, data: Uint8Array) => Effect.Effect<boolean>
 }
 
 /** One file of the torrent as an implementation sees it. */
@@ -130,7 +133,12 @@ export interface FileAccess {
   readonly length: (file: StoredFile) => Effect.Effect<Option.Option<number>, StorageError>
   /** Makes the file's written bytes durable. */
   readonly sync: (file: StoredFile) => Effect.Effect<void, StorageError>
+  /** The SHA-1 of `data`: `sha1` below, or on a thread of the implementation's. */
+  readonly sha1: (data: Uint8Array) => Effect.Effect<Uint8Array>
 }
+
+/** SHA-1 on the calling thread (~0.1 ms per 256 KiB piece). */
+export const sha1 = (data: Uint8Array): Effect.Effect<Uint8Array> => Effect.sync(() => createHash("sha1").update(data).digest())
 
 /** Builds a `TorrentStorage` from per-file primitives; fails with `UnsafePath` for a path outside `directory`. */
 export const make = (info: Info, directory: string, access: FileAccess): Effect.Effect<TorrentStorage, StorageError> =>
@@ -210,7 +218,10 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
       )
     })
 
-    return { info, directory: root, read, writePiece, fileLength, flush } satisfies TorrentStorage
+    const hashMatches = (index: number, data: Uint8Array) =>
+      Effect.map(access.sha1(data), (digest) => Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).equals(pieceHash(info, index)))
+
+    return { info, directory: root, read, writePiece, fileLength, flush, hashMatches } satisfies TorrentStorage
   })
 
 /** Absolute paths of the torrent's files; defence in depth against paths escaping `root` or colliding. */

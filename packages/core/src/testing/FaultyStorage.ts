@@ -104,6 +104,7 @@ const wrap = (
         read,
         writePiece,
         fileLength: (fileIndex) => Effect.zipRight(crashed("stat"), storage.fileLength(fileIndex)),
+        hashMatches: storage.hashMatches,
         flush: Effect.gen(function* () {
           yield* crashed("sync")
           const { flushDelay } = yield* Ref.get(faults)

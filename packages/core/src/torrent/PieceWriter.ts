@@ -11,8 +11,13 @@ import * as PieceAssembler from "../storage/PieceAssembler.js"
 import type { StorageError, TorrentStorage } from "../storage/Storage.js"
 import type { TorrentEvent } from "./TorrentEvent.js"
 
-/** Piece buffers kept for reuse. */
-const MAX_SPARE_BUFFERS = 16
+/**
+ * Bytes of piece buffers kept for reuse: about what a fast download has in flight (8 MiB pending
+ * writes plus the pieces being assembled), so that it allocates none after its first second. A
+ * dropped buffer is shared with the disk thread and freed only after both threads collected it;
+ * dropping spares beyond 16 buffers raised a 1 GiB download's peak RSS from ~109 to ~120 MiB.
+ */
+const MAX_SPARE_BYTES = 16 * 1024 * 1024
 /** Pieces hashed or written at once (node's thread pool has 4 threads for file writes). */
 const VERIFIERS = 4
 
@@ -67,7 +72,7 @@ export const make = (options: Options): Effect.Effect<PieceWriter> =>
           Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
         )
         // Only whole-piece buffers of our own allocation go back (never a slice of a shared pool).
-        if (piece.data.buffer.byteLength === info.pieceLength && spareBuffers.length < MAX_SPARE_BUFFERS) {
+        if (piece.data.buffer.byteLength === info.pieceLength && (spareBuffers.length + 1) * info.pieceLength <= MAX_SPARE_BYTES) {
           spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
         }
         yield* Queue.offer(mailbox, outcome)
