@@ -43,26 +43,28 @@ describe("bitfiber leecher <-> bitfiber seeder on loopback", () => {
       }).pipe(Effect.provide(liveServices)))
   }
 
-  it.scopedLive("starts from a magnet link: fetches the metadata (BEP 9) from the seeder, then downloads", () =>
-    Effect.gen(function* () {
-      const test = TestTorrent.make({
-        files: [{ path: "m/x.bin", length: 400_000 }, { path: "m/y.bin", length: 90_000 }],
-        pieceLength: 32 * 1024,
-        name: "m"
-      })
-      const seedDir = yield* tempDir
-      const leechDir = yield* tempDir
-      yield* writeContent(test.metainfo, test.content, seedDir)
-      const seeder = yield* loopbackSession()
-      yield* (yield* seeder.add({ torrent: test.torrent, directory: seedDir })).completed
-      const leecher = yield* loopbackSession()
-      const magnet = yield* Magnet.parse(
-        `magnet:?xt=urn:btih:${Buffer.from(test.metainfo.infoHash).toString("hex")}&dn=m&x.pe=127.0.0.1:${seeder.port}`
-      )
-      const download = yield* leecher.addMagnet(magnet, { directory: leechDir, metadataTimeout: "20 seconds" })
-      expect(download.metainfo.info.totalLength).toBe(test.metainfo.info.totalLength)
-      yield* download.completed.pipe(Effect.timeout("30 seconds"))
-      const bytes = yield* readContent(test.metainfo, leechDir)
-      expect(Buffer.from(bytes).equals(Buffer.from(test.content))).toBe(true)
-    }).pipe(Effect.provide(liveServices)))
+  for (const [name, encryption] of [["", "accept"], [", both requiring RC4 streams (MSE) for the metadata too", "require"]] as const) {
+    it.scopedLive(`starts from a magnet link: fetches the metadata (BEP 9) from the seeder, then downloads${name}`, () =>
+      Effect.gen(function* () {
+        const test = TestTorrent.make({
+          files: [{ path: "m/x.bin", length: 400_000 }, { path: "m/y.bin", length: 90_000 }],
+          pieceLength: 32 * 1024,
+          name: "m"
+        })
+        const seedDir = yield* tempDir
+        const leechDir = yield* tempDir
+        yield* writeContent(test.metainfo, test.content, seedDir)
+        const seeder = yield* loopbackSession({ encryption })
+        yield* (yield* seeder.add({ torrent: test.torrent, directory: seedDir })).completed
+        const leecher = yield* loopbackSession({ encryption })
+        const magnet = yield* Magnet.parse(
+          `magnet:?xt=urn:btih:${Buffer.from(test.metainfo.infoHash).toString("hex")}&dn=m&x.pe=127.0.0.1:${seeder.port}`
+        )
+        const download = yield* leecher.addMagnet(magnet, { directory: leechDir, metadataTimeout: "20 seconds" })
+        expect(download.metainfo.info.totalLength).toBe(test.metainfo.info.totalLength)
+        yield* download.completed.pipe(Effect.timeout("30 seconds"))
+        const bytes = yield* readContent(test.metainfo, leechDir)
+        expect(Buffer.from(bytes).equals(Buffer.from(test.content))).toBe(true)
+      }).pipe(Effect.provide(liveServices)))
+  }
 })

@@ -135,44 +135,59 @@ const readHandshakeAfter = (
     }
   })
 
+/** How an outgoing connection is opened: `PeerConfig`'s timeouts and encryption policy. */
+export type DialOptions = Pick<PeerConfig, "connectTimeout" | "handshakeTimeout" | "encryption">
+
 /**
- * Dials a peer, handshakes, and runs the connection until it fails. With encryption "prefer", a
- * peer that will not finish a key exchange is dialed again, plain.
+ * Connects to `address`, sends `handshake` (ours, encoded) for `infoHash` — in a key exchange
+ * first unless the policy is "accept" — reads the peer's, and runs `use` on the wire; the
+ * connection closes when `use` ends. With "prefer", a peer that will not finish a key exchange is
+ * dialed again, plain.
  */
-export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, PeerError, Network> => {
-  const { encryption, handshakeTimeout } = ctx.config
+export const withOutgoing = <A, E, R>(
+  address: Address,
+  infoHash: InfoHash.InfoHash,
+  handshake: Uint8Array,
+  options: DialOptions,
+  use: (wire: OpenedWire) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ConnectFailed | HandshakeFailed | ConnectionLost, R | Network> => {
+  const { encryption, handshakeTimeout } = options
   const attempt = (encrypted: boolean) =>
     Effect.scoped(
       Effect.gen(function* () {
         const network = yield* Network
         const label = formatAddress(address)
         const connection = yield* network
-          .connect(address, { timeout: ctx.config.connectTimeout })
+          .connect(address, { timeout: options.connectTimeout })
           .pipe(Effect.mapError((cause) => new ConnectFailed({ address: label, cause })))
         const wire = encrypted
           ? yield* withTimeout(
               connection,
               handshakeTimeout,
               Effect.flatMap(
-                EncryptedHandshake.initiate(connection, ctx.infoHash, ourHandshake(ctx), EncryptedHandshake.methodsOf(encryption)),
+                EncryptedHandshake.initiate(connection, infoHash, handshake, EncryptedHandshake.methodsOf(encryption)),
                 (opened) => readHandshakeAfter(opened.connection, opened.received)
               )
             )
-          : yield* connection.write(ourHandshake(ctx)).pipe(
+          : yield* connection.write(handshake).pipe(
               Effect.mapError((cause) => new ConnectionLost({ address: label, cause })),
               Effect.zipRight(readHandshake(connection, handshakeTimeout))
             )
-        return yield* run(ctx, wire, "outgoing")
+        return yield* use(wire)
       })
     )
   if (encryption === "accept") return attempt(false)
   if (encryption === "require") return attempt(true)
   return Effect.catchIf(
     attempt(true),
-    (error) => error._tag === "HandshakeFailed" && (error.reason === "Closed" || error.reason === "Encryption"),
+    (error) => error instanceof HandshakeFailed && (error.reason === "Closed" || error.reason === "Encryption"),
     () => attempt(false)
   )
 }
+
+/** Dials a peer, handshakes (see `withOutgoing`), and runs the connection until it fails. */
+export const dial = (ctx: PeerContext, address: Address): Effect.Effect<never, PeerError, Network> =>
+  withOutgoing(address, ctx.infoHash, ourHandshake(ctx), ctx.config, (wire) => run(ctx, wire, "outgoing"))
 
 /** Runs an incoming connection whose handshake the session has read and routed to this torrent. */
 export const accept = (ctx: PeerContext, wire: OpenedWire): Effect.Effect<never, PeerError> =>

@@ -150,6 +150,7 @@ export const make = (
           port,
           trackers,
           peers: [...magnet.peers, ...(options.peers ?? [])],
+          encryption: config.encryption,
           ...(dht === undefined ? {} : { dht })
         }).pipe(Effect.scoped, Effect.provide(context))
         const fetched = yield* (options.metadataTimeout === undefined

@@ -8,7 +8,8 @@ import type * as Dht from "../dht/Dht.js"
 import { createHash } from "node:crypto"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import { type Address, formatAddress, Network } from "../net/Network.js"
-import { readHandshake } from "../peer/PeerConnection.js"
+import type * as EncryptedHandshake from "../peer/EncryptedHandshake.js"
+import { type OpenedWire, withOutgoing } from "../peer/PeerConnection.js"
 import type { PeerId } from "../peer/PeerId.js"
 import * as Announcer from "../tracker/Announcer.js"
 import type { TrackerClient } from "../tracker/TrackerClient.js"
@@ -44,6 +45,8 @@ export interface Options {
   /** Time one peer has to deliver (default 30 s). */
   readonly peerTimeout?: Duration.DurationInput
   readonly connectTimeout?: Duration.DurationInput
+  /** Message stream encryption, as for the download (default "accept": plain). */
+  readonly encryption?: EncryptedHandshake.Policy
   /** A DHT node to ask for peers too. */
   readonly dht?: Dht.Dht
 }
@@ -125,76 +128,87 @@ const fromPeer = (
   address: Address,
   maxSize: number
 ): Effect.Effect<Uint8Array, PeerMetadataError, Network> =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const label = formatAddress(address)
-      const fail = (reason: PeerMetadataError["reason"]) => new PeerMetadataError({ address: label, reason })
-      const network = yield* Network
-      const connection = yield* network
-        .connect(address, { timeout: options.connectTimeout ?? Duration.seconds(10) })
-        .pipe(Effect.mapError(() => fail("Connect")))
-      const send = (messages: ReadonlyArray<Message.Message>) =>
-        connection.write(Message.encodeAll(messages)).pipe(Effect.mapError(() => fail("Closed")))
-      yield* connection
-        .write(Handshake.encode(Handshake.make({ infoHash: options.infoHash, peerId: options.peerId, extensionProtocol: true, fast: true })))
-        .pipe(Effect.mapError(() => fail("Closed")))
-      const wire = yield* readHandshake(connection, Duration.seconds(10)).pipe(Effect.mapError(() => fail("Handshake")))
-      if (!InfoHash.equals(wire.handshake.infoHash, options.infoHash)) return yield* fail("Handshake")
-      if (!wire.handshake.extensionProtocol) return yield* fail("NoSupport")
-      yield* send([
-        Message.Extended(
-          Extension.HANDSHAKE_ID,
-          Extension.encodeHandshake({ extensions: new Map([[Extension.UT_METADATA, OUR_UT_METADATA]]), client: "bitfiber/0.1.0" })
-        )
-      ])
+  withOutgoing(
+    address,
+    options.infoHash,
+    Handshake.encode(Handshake.make({ infoHash: options.infoHash, peerId: options.peerId, extensionProtocol: true, fast: true })),
+    {
+      connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+      handshakeTimeout: Duration.seconds(10),
+      encryption: options.encryption ?? "accept"
+    },
+    (wire) => metadataOver(options, wire, maxSize)
+  ).pipe(
+    Effect.mapError((error) =>
+      error._tag === "PeerMetadataError"
+        ? error
+        : new PeerMetadataError({ address: formatAddress(address), reason: error._tag === "ConnectFailed" ? "Connect" : "Handshake" })
+    )
+  )
 
-      // Not `chunksReused`: each batch is decoded before the next read, and a metadata piece is
-      // copied out of its message below.
-      const framer = Framer.make()
-      let pieces: Array<Uint8Array | undefined> | undefined
-      let size = 0
-      let pending: ReadonlyArray<Uint8Array> = [wire.rest]
-      while (true) {
-        const batch: Array<Message.Message> = []
-        for (const chunk of pending) {
-          const decoded = framer.push(chunk)
-          if (Either.isLeft(decoded)) return yield* fail("BadData")
-          batch.push(...decoded.right)
-        }
-        for (const message of batch) {
-          if (message._tag !== "Extended") continue
-          if (message.id === Extension.HANDSHAKE_ID) {
-            const handshake = Either.getOrUndefined(Extension.decodeHandshake(message.payload))
-            const theirId = handshake?.extensions.get(Extension.UT_METADATA)
-            size = handshake?.metadataSize ?? 0
-            if (theirId === undefined || theirId === 0 || size <= 0) return yield* fail("NoSupport")
-            if (size > maxSize) return yield* fail("TooLarge")
-            const count = Math.ceil(size / Extension.METADATA_PIECE_LENGTH)
-            pieces = new Array(count).fill(undefined)
-            yield* send(
-              pieces.map((_, piece) =>
-                Message.Extended(theirId, Extension.encodeMetadata({ _tag: "MetadataRequest", piece }))
-              )
+/** Asks the peer at the other end of `wire` for the info dictionary, over ut_metadata. */
+const metadataOver = (options: Options, wire: OpenedWire, maxSize: number): Effect.Effect<Uint8Array, PeerMetadataError> =>
+  Effect.gen(function* () {
+    const { connection } = wire
+    const label = formatAddress(connection.remote)
+    const fail = (reason: PeerMetadataError["reason"]) => new PeerMetadataError({ address: label, reason })
+    const send = (messages: ReadonlyArray<Message.Message>) =>
+      connection.write(Message.encodeAll(messages)).pipe(Effect.mapError(() => fail("Closed")))
+    if (!InfoHash.equals(wire.handshake.infoHash, options.infoHash)) return yield* fail("Handshake")
+    if (!wire.handshake.extensionProtocol) return yield* fail("NoSupport")
+    yield* send([
+      Message.Extended(
+        Extension.HANDSHAKE_ID,
+        Extension.encodeHandshake({ extensions: new Map([[Extension.UT_METADATA, OUR_UT_METADATA]]), client: "bitfiber/0.1.0" })
+      )
+    ])
+
+    // Not `chunksReused`: each batch is decoded before the next read, and a metadata piece is
+    // copied out of its message below.
+    const framer = Framer.make()
+    let pieces: Array<Uint8Array | undefined> | undefined
+    let size = 0
+    let pending: ReadonlyArray<Uint8Array> = [wire.rest]
+    while (true) {
+      const batch: Array<Message.Message> = []
+      for (const chunk of pending) {
+        const decoded = framer.push(chunk)
+        if (Either.isLeft(decoded)) return yield* fail("BadData")
+        batch.push(...decoded.right)
+      }
+      for (const message of batch) {
+        if (message._tag !== "Extended") continue
+        if (message.id === Extension.HANDSHAKE_ID) {
+          const handshake = Either.getOrUndefined(Extension.decodeHandshake(message.payload))
+          const theirId = handshake?.extensions.get(Extension.UT_METADATA)
+          size = handshake?.metadataSize ?? 0
+          if (theirId === undefined || theirId === 0 || size <= 0) return yield* fail("NoSupport")
+          if (size > maxSize) return yield* fail("TooLarge")
+          const count = Math.ceil(size / Extension.METADATA_PIECE_LENGTH)
+          pieces = new Array(count).fill(undefined)
+          yield* send(
+            pieces.map((_, piece) =>
+              Message.Extended(theirId, Extension.encodeMetadata({ _tag: "MetadataRequest", piece }))
             )
-          } else if (message.id === OUR_UT_METADATA && pieces !== undefined) {
-            const decoded = Either.getOrUndefined(Extension.decodeMetadata(message.payload))
-            if (decoded === undefined) return yield* fail("BadData")
-            if (decoded._tag === "MetadataReject") return yield* fail("Rejected")
-            if (decoded._tag !== "MetadataData") continue
-            const expected = Math.min(Extension.METADATA_PIECE_LENGTH, size - decoded.piece * Extension.METADATA_PIECE_LENGTH)
-            if (decoded.totalSize !== size || decoded.piece >= pieces.length || decoded.data.length !== expected) {
-              return yield* fail("BadData")
-            }
-            pieces[decoded.piece] = Uint8Array.from(decoded.data)
-            if (pieces.every((piece) => piece !== undefined)) {
-              const bytes = Buffer.concat(pieces as Array<Uint8Array>)
-              const hash = createHash("sha1").update(bytes).digest()
-              if (!InfoHash.equals(hash, options.infoHash)) return yield* fail("HashMismatch")
-              return new Uint8Array(bytes)
-            }
+          )
+        } else if (message.id === OUR_UT_METADATA && pieces !== undefined) {
+          const decoded = Either.getOrUndefined(Extension.decodeMetadata(message.payload))
+          if (decoded === undefined) return yield* fail("BadData")
+          if (decoded._tag === "MetadataReject") return yield* fail("Rejected")
+          if (decoded._tag !== "MetadataData") continue
+          const expected = Math.min(Extension.METADATA_PIECE_LENGTH, size - decoded.piece * Extension.METADATA_PIECE_LENGTH)
+          if (decoded.totalSize !== size || decoded.piece >= pieces.length || decoded.data.length !== expected) {
+            return yield* fail("BadData")
+          }
+          pieces[decoded.piece] = Uint8Array.from(decoded.data)
+          if (pieces.every((piece) => piece !== undefined)) {
+            const bytes = Buffer.concat(pieces as Array<Uint8Array>)
+            const hash = createHash("sha1").update(bytes).digest()
+            if (!InfoHash.equals(hash, options.infoHash)) return yield* fail("HashMismatch")
+            return new Uint8Array(bytes)
           }
         }
-        pending = Chunk.toReadonlyArray(yield* wire.connection.read.pipe(Effect.mapError(() => fail("Closed"))))
       }
-    })
-  )
+      pending = Chunk.toReadonlyArray(yield* wire.connection.read.pipe(Effect.mapError(() => fail("Closed"))))
+    }
+  })
