@@ -140,6 +140,10 @@ export interface FileAccess {
 /** SHA-1 on the calling thread (~0.1 ms per 256 KiB piece). */
 export const sha1 = (data: Uint8Array): Effect.Effect<Uint8Array> => Effect.sync(() => createHash("sha1").update(data).digest())
 
+/** Whether `digest` is the SHA-1 of piece `index` of `info`. */
+export const isPieceHash = (info: Info, index: number, digest: Uint8Array): boolean =>
+  Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).equals(pieceHash(info, index))
+
 /** Builds a `TorrentStorage` from per-file primitives; fails with `UnsafePath` for a path outside `directory`. */
 export const make = (info: Info, directory: string, access: FileAccess): Effect.Effect<TorrentStorage, StorageError> =>
   Effect.gen(function* () {
@@ -219,7 +223,7 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
     })
 
     const hashMatches = (index: number, data: Uint8Array) =>
-      Effect.map(access.sha1(data), (digest) => Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).equals(pieceHash(info, index)))
+      Effect.map(access.sha1(data), (digest) => isPieceHash(info, index, digest))
 
     return { info, directory: root, read, writePiece, fileLength, flush, hashMatches } satisfies TorrentStorage
   })
