@@ -18,7 +18,7 @@ import type { TorrentEvent } from "./TorrentEvent.js"
  * dropping spares beyond 16 buffers raised a 1 GiB download's peak RSS from ~109 to ~120 MiB.
  */
 const MAX_SPARE_BYTES = 16 * 1024 * 1024
-/** Pieces hashed or written at once (node's thread pool has 4 threads for file writes). */
+/** Pieces in verification at once: the next ones queue at the storage's disk thread while one is hashed or written. */
 const VERIFIERS = 4
 
 /** What the writer of a torrent needs. */

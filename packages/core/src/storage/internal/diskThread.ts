@@ -7,9 +7,9 @@
  * Bytes on a SharedArrayBuffer are shared with the thread; any other buffer is copied by
  * `postMessage` (correct, just slower), so the piece buffers are allocated shared.
  */
-import { createHash } from "node:crypto"
 import { Worker } from "node:worker_threads"
 import { Effect, type Scope } from "effect"
+import { sha1 } from "../Storage.js"
 
 /**
  * Largest single write(2). Each write fills page-cache folios of its own size: 16 KiB folios come
@@ -17,7 +17,7 @@ import { Effect, type Scope } from "effect"
  * balloon had been handed back to the host and cost a host page fault each: writing 1 GiB in
  * 256 KiB calls took 2.0 s of system time, in 16 KiB calls 0.9 s.
  */
-export const WRITE_CHUNK = 16 * 1024
+const WRITE_CHUNK = 16 * 1024
 
 /** A write(2) that failed on the thread: its errno code and message, for `fromSystemError`. */
 export interface WriteFailure {
@@ -124,7 +124,7 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
     Effect.async<A, E>((resume) => {
       const id = nextId++
       const thread = started()
-      if (pending.size === 0) thread.ref()
+      thread.ref()
       pending.set(id, { reply: (reply) => resume(handle(reply)), lost: () => resume(lost()) })
       thread.postMessage(request(id))
       return Effect.sync(() => {
@@ -134,10 +134,8 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
     })
 
   return {
-    sha1: (data) => {
-      const here = Effect.sync((): Uint8Array => createHash("sha1").update(data).digest())
-      return send((id) => ({ id, op: "sha1", data }), (reply) => ("digest" in reply ? Effect.succeed(reply.digest) : here), () => here)
-    },
+    sha1: (data) =>
+      send((id) => ({ id, op: "sha1", data }), (reply) => ("digest" in reply ? Effect.succeed(reply.digest) : sha1(data)), () => sha1(data)),
     write: (fd, data, position) =>
       // Not interruptible: the thread writes to `fd` whatever happens here, so the caller must
       // keep it open (and its number not reused) until the reply.
