@@ -1,4 +1,5 @@
 import { MemoryStorage, PieceAssembler, Storage } from "@bitfiber/core"
+import { FaultyStorage } from "@bitfiber/core/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import * as NodePath from "node:path"
@@ -21,12 +22,12 @@ const completed = (results: ReadonlyArray<PieceAssembler.AddResult>): PieceAssem
   return last.piece
 }
 
-/** The outcome of verifying `piece` with a memory storage's hasher. */
+/** The outcome of verifying (and writing) `piece` into a memory storage. */
 const verified = (piece: PieceAssembler.CompletePiece) =>
   Effect.runSync(
     Effect.scoped(
       Effect.flatMap(Effect.flatMap(Storage.Storage, (storage) => storage.open(fixture.info, "/downloads")), (storage) =>
-        PieceAssembler.verify(storage, piece))
+        PieceAssembler.verifyAndWrite(storage, piece))
     ).pipe(Effect.provide(MemoryStorage.layer))
   )
 
@@ -104,11 +105,7 @@ describe("PieceAssembler", () => {
   it.scoped("verifyAndWrite surfaces a disk failure as a typed StorageError", () =>
     Effect.gen(function* () {
       const storage = yield* (yield* Storage.Storage).open(fixture.info, "/downloads")
-      const full: Storage.TorrentStorage = {
-        ...storage,
-        writePiece: () => Effect.fail(Storage.fromSystemError({ code: "ENOSPC" }, "write", "/downloads/t/data.bin"))
-      }
-      const error = yield* Effect.flip(PieceAssembler.verifyAndWrite(full, { index: 0, data: fixture.piece(0), peers: [] }))
+      const error = yield* Effect.flip(PieceAssembler.verifyAndWrite(storage, { index: 0, data: fixture.piece(0), peers: [] }))
       expect(error.reason).toBe("NoSpace")
-    }).pipe(Effect.provide(MemoryStorage.layer)))
+    }).pipe(Effect.provide(FaultyStorage.layer({ noSpaceAfterBytes: 0 })), Effect.provide(MemoryStorage.layer)))
 })

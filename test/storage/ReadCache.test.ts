@@ -23,7 +23,7 @@ const countingStorage = () => {
     writePiece: () => Effect.void,
     fileLength: () => Effect.die("unused"),
     flush: Effect.void,
-    hashMatches: () => Effect.die("unused")
+    writeVerified: () => Effect.die("unused")
   }
   return { storage, calls }
 }

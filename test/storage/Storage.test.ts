@@ -31,6 +31,36 @@ for (const { layer, name } of implementations) {
           }
         }))
 
+      it.scoped("writes a piece only if it matches its hash, from shared and from ordinary buffers", () =>
+        Effect.gen(function* () {
+          const fixture = mixed()
+          const disk = yield* TestDisk
+          const directory = yield* disk.directory
+          const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+          const shared = (bytes: Uint8Array) => {
+            const copy = new Uint8Array(new SharedArrayBuffer(bytes.length))
+            copy.set(bytes)
+            return copy
+          }
+          for (let index = 0; index < fixture.info.pieceCount; index++) {
+            const corrupt = shared(fixture.piece(index))
+            corrupt[corrupt.length - 1]! ^= 1
+            expect(yield* storage.writeVerified(index, corrupt)).toBe(false)
+            expect(yield* storage.writeVerified(index, Uint8Array.from(corrupt))).toBe(false)
+          }
+          // A piece that does not match creates no file.
+          for (const fileIndex of fixture.info.files.keys()) {
+            expect(yield* disk.file(pathOf(directory, fixture, fileIndex))).toEqual(Option.none())
+          }
+          for (let index = 0; index < fixture.info.pieceCount; index++) {
+            const data = index % 2 === 0 ? shared(fixture.piece(index)) : fixture.piece(index)
+            expect(yield* storage.writeVerified(index, data)).toBe(true)
+          }
+          for (const [index, file] of fixture.info.files.entries()) {
+            if (!file.padding) expectBytes(Option.getOrThrow(yield* disk.file(pathOf(directory, fixture, index))), fixture.fileBytes(index))
+          }
+        }))
+
       it.scoped("reads back any range, padding as zeros, across file boundaries", () =>
         Effect.gen(function* () {
           const fixture = mixed()
@@ -151,11 +181,10 @@ describe("Storage.flush", () => {
       const synced: Array<string> = []
       const access: Storage.FileAccess = {
         read: () => Effect.void,
-        write: () => Deferred.await(gate),
+        writePiece: () => Effect.as(Deferred.await(gate), true),
         create: () => Effect.void,
         length: () => Effect.succeed(Option.none()),
-        sync: (file) => Effect.sync(() => void synced.push(file.path)),
-        sha1: Storage.sha1
+        sync: (file) => Effect.sync(() => void synced.push(file.path))
       }
       const storage = yield* Storage.make(fixture.info, "/downloads", access)
       const writing = yield* Effect.fork(storage.writePiece(0, fixture.piece(0)))

@@ -5,7 +5,7 @@
  */
 import * as NodePath from "node:path"
 import { Context, Effect, Layer, Option } from "effect"
-import { type FileAccess, make, sha1, Storage, StorageError } from "./Storage.js"
+import { type FileAccess, hashIs, make, Storage, StorageError } from "./Storage.js"
 
 /** The files a memory storage holds, for tests to read back or pre-fill. */
 export class MemoryDisk extends Context.Tag("bitfiber/MemoryDisk")<
@@ -85,19 +85,22 @@ const makeAccess = (files: Map<string, MemoryFile>): FileAccess => ({
       readInto(stored, position, target)
       return Effect.void
     }),
-  write: (file, position, bytes) =>
+  writePiece: (data, parts, digest) =>
     Effect.sync(() => {
-      const stored = files.get(file.path) ?? emptyFile()
-      writeFrom(stored, position, bytes)
-      files.set(file.path, stored)
+      if (digest !== undefined && !hashIs(data, digest)) return false
+      for (const { begin, file, length, position } of parts) {
+        const stored = files.get(file.path) ?? emptyFile()
+        writeFrom(stored, position, data.subarray(begin, begin + length))
+        files.set(file.path, stored)
+      }
+      return true
     }),
   create: (file) =>
     Effect.sync(() => {
       if (!files.has(file.path)) files.set(file.path, emptyFile())
     }),
   length: (file) => Effect.sync(() => Option.map(Option.fromNullable(files.get(file.path)), (stored) => stored.length)),
-  sync: () => Effect.void,
-  sha1
+  sync: () => Effect.void
 })
 
 /** A memory Storage and its disk; each build of the layer starts with an empty disk. */

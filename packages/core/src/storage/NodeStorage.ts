@@ -1,8 +1,8 @@
 /**
  * The live Storage: files under the download directory through node:fs/promises. Files and their
  * directories are created on first write, never truncated; padding files are never created;
- * open handles are kept in a bounded LRU and all closed with the torrent's scope. Writes and
- * piece hashes run on one disk thread shared by the layer's torrents (internal/diskThread.ts).
+ * open handles are kept in a bounded LRU and all closed with the torrent's scope. Piece hashes and
+ * writes run on one disk thread shared by the layer's torrents (internal/diskThread.ts).
  */
 import { read as fdRead } from "node:fs"
 import * as Fs from "node:fs/promises"
@@ -73,10 +73,22 @@ const makeAccess = (options: Options, thread: DiskThread.DiskThread) =>
     const access: FileAccess = {
       read: (file, position, target) =>
         handles.use(file.path, false, (handle) => readFully(handle, file, position, target)),
-      write: (file, position, bytes) =>
-        handles.use(file.path, true, (handle) =>
-          Effect.mapError(thread.write(handle.fd, bytes, position), (failure) => fromSystemError(failure, "write", file.path))
-        ),
+      writePiece: (data, parts, digest) => {
+        const onThread = (writes: ReadonlyArray<DiskThread.FileWrite>, check: Uint8Array | undefined) =>
+          Effect.mapError(thread.writePiece(data, writes, check), (failure) =>
+            // A thread lost before a write names the piece's first file (a piece of padding only has none).
+            fromSystemError(failure, "write", (parts[failure.at] ?? parts[0])?.file.path ?? "(padding)"))
+        // Each part's file handle stays in use until the thread has written to its descriptor.
+        const withHandles = (fds: ReadonlyArray<number>, check: Uint8Array | undefined): Effect.Effect<boolean, StorageError> => {
+          const next = parts[fds.length]
+          if (next !== undefined) return handles.use(next.file.path, true, (handle) => withHandles([...fds, handle.fd], check))
+          return onThread(parts.map((part, i) => ({ fd: fds[i]!, position: part.position, begin: part.begin, length: part.length })), check)
+        }
+        // Hash and write in one step once the files are open (every piece but a file's first); else
+        // hash first, so that a piece that does not match creates no file.
+        if (digest === undefined || parts.every((part) => handles.has(part.file.path, true))) return withHandles([], digest)
+        return Effect.flatMap(onThread([], digest), (matches) => (matches ? withHandles([], undefined) : Effect.succeed(false)))
+      },
       create: (file) =>
         Effect.acquireRelease(openForWrite(file.path, Fs.constants.O_WRONLY | Fs.constants.O_CREAT), closeHandle).pipe(
           Effect.asVoid,
@@ -95,13 +107,12 @@ const makeAccess = (options: Options, thread: DiskThread.DiskThread) =>
       sync: (file) =>
         handles.use(file.path, true, (handle) =>
           Effect.tryPromise({ try: () => handle.datasync(), catch: (cause) => fromSystemError(cause, "sync", file.path) })
-        ),
-      sha1: thread.sha1
+        )
     }
     return access
   })
 
-/** The live Storage service over node:fs; its torrents share one disk thread for hashing and writes. */
+/** The live Storage service over node:fs; its torrents share one disk thread for piece hashes and writes. */
 export const layer = (options: Options = {}): Layer.Layer<Storage> =>
   Layer.scoped(
     Storage,

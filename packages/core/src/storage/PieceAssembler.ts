@@ -95,20 +95,12 @@ export class PieceAssembler {
   }
 }
 
-/** Checks a complete piece against its SHA-1, with the storage's hasher. */
-export const verify = (storage: TorrentStorage, piece: CompletePiece): Effect.Effect<PieceVerified | PieceRejected> =>
-  Effect.map(storage.hashMatches(piece.index, piece.data), (matches) =>
-    matches
-      ? { _tag: "PieceVerified", index: piece.index }
-      : { _tag: "PieceRejected", index: piece.index, peers: piece.peers })
-
-/** Verifies a complete piece and, if it is good, writes it; a rejected piece touches no disk. */
+/** Writes a complete piece if it matches its SHA-1 (see `TorrentStorage.writeVerified`); a rejected piece touches no disk. */
 export const verifyAndWrite = (
   storage: TorrentStorage,
   piece: CompletePiece
 ): Effect.Effect<PieceVerified | PieceRejected, StorageError> =>
-  Effect.flatMap(
-    verify(storage, piece),
-    (outcome): Effect.Effect<PieceVerified | PieceRejected, StorageError> =>
-      outcome._tag === "PieceVerified" ? Effect.as(storage.writePiece(piece.index, piece.data), outcome) : Effect.succeed(outcome)
-  )
+  Effect.map(storage.writeVerified(piece.index, piece.data), (written): PieceVerified | PieceRejected =>
+    written
+      ? { _tag: "PieceVerified", index: piece.index }
+      : { _tag: "PieceRejected", index: piece.index, peers: piece.peers })

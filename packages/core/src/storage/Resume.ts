@@ -3,10 +3,10 @@
  * time, in order, into one buffer, so memory stays at one piece whatever the torrent's size.
  */
 import { Effect, Option } from "effect"
-import { pieceSize } from "../metainfo/Metainfo.js"
+import { pieceHash, pieceSize } from "../metainfo/Metainfo.js"
 import { Bitfield } from "../picker/Bitfield.js"
 import * as FileLayout from "./FileLayout.js"
-import { isPieceHash, sha1, type StorageError, type TorrentStorage } from "./Storage.js"
+import { hashIs, type StorageError, type TorrentStorage } from "./Storage.js"
 
 /** Pieces skipped unread between two progress reports. */
 const PROGRESS_BATCH = 256
@@ -34,9 +34,9 @@ export const check = (
       if (onProgress !== undefined) yield* onProgress(info.pieceCount, info.pieceCount)
       return have
     }
-    // One buffer for every piece: each is hashed before the next is read. Hashed here, not with
-    // `storage.hashMatches`: reads and hashes alternate, so the disk thread would not make the
-    // check faster, and a seeder (which never writes) would start it only for this (~18 MiB).
+    // One buffer for every piece: each is hashed before the next is read. Hashed here, not on the
+    // storage's disk thread: reads and hashes alternate, so the thread would not make the check
+    // faster, and a seeder (which never writes) would start it only for this (~18 MiB).
     const buffer = new Uint8Array(info.pieceLength)
     for (let index = 0; index < info.pieceCount; index++) {
       const size = pieceSize(info, index)
@@ -49,7 +49,7 @@ export const check = (
           // The file may have shrunk or vanished since it was checked: still just a missing piece.
           Effect.catchIf((error) => error.reason === "NotFound" || error.reason === "Truncated", () => Effect.succeedNone)
         )
-        if (Option.isSome(data) && isPieceHash(info, index, yield* sha1(data.value))) have.add(index)
+        if (Option.isSome(data) && hashIs(data.value, pieceHash(info, index))) have.add(index)
       }
       // Per piece read; pieces skipped unread are reported in batches, so a sparse torrent is cheap.
       const reportNow = stored || (index + 1) % PROGRESS_BATCH === 0 || index + 1 === info.pieceCount

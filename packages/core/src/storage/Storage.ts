@@ -99,17 +99,20 @@ export interface TorrentStorage {
    */
   readonly read: (index: number, begin: number, length: number, into?: Uint8Array) => Effect.Effect<Uint8Array, StorageError>
   /**
-   * Writes a whole (verified) piece to the files it spans, creating files and directories as
-   * needed. Also creates the zero-length files that sit at this piece's offsets, so a complete
-   * download has every file without a separate finishing step.
+   * Writes a whole piece to the files it spans, creating files and directories as needed. Also
+   * creates the zero-length files that sit at this piece's offsets, so a complete download has
+   * every file without a separate finishing step.
    */
   readonly writePiece: (index: number, data: Uint8Array) => Effect.Effect<void, StorageError>
-  /** The stored length of file `fileIndex`, none if the file does not exist (padding: its length). */
+  /**
+   * `writePiece` if `data` hashes to piece `index`'s SHA-1, and whether it did: a piece that does
+   * not match touches no disk. The live storage hashes and writes on its disk thread, in one step.
+   */
+  readonly writeVerified: (index: number, data: Uint8Array) => Effect.Effect<boolean, StorageError>
+  /** The stored length of file `fileIndex`, none if it does not exist (padding: its length). */
   readonly fileLength: (fileIndex: number) => Effect.Effect<Option.Option<number>, StorageError>
   /** Makes every write so far durable (fsync of the files written since the last flush). */
   readonly flush: Effect.Effect<void, StorageError>
-  /** Whether `data` hashes to the SHA-1 of piece `index` (the live storage hashes off the main thread). */
-  readonly hashMatches: (index: number, data: Uint8Array) => Effect.Effect<boolean>
 }
 
 /** One file of the torrent as an implementation sees it. */
@@ -125,24 +128,30 @@ export interface StoredFile {
 export interface FileAccess {
   /** Fills `target` from `position` of the file; `NotFound` / `Truncated` when the bytes are not there. */
   readonly read: (file: StoredFile, position: number, target: Uint8Array) => Effect.Effect<void, StorageError>
-  /** Writes `bytes` at `position`, creating the file and its directories if needed; never truncates. */
-  readonly write: (file: StoredFile, position: number, bytes: Uint8Array) => Effect.Effect<void, StorageError>
+  /**
+   * Writes `parts` of one piece's `data`, in order, creating files and their directories if needed;
+   * never truncates. With `digest`, only if `data` hashes to it (SHA-1). Whether it wrote.
+   */
+  readonly writePiece: (data: Uint8Array, parts: ReadonlyArray<PiecePart>, digest?: Uint8Array) => Effect.Effect<boolean, StorageError>
   /** Creates the (zero-length) file and its directories if it does not exist. */
   readonly create: (file: StoredFile) => Effect.Effect<void, StorageError>
   /** The current length of the file, none if it does not exist; `NotAFile` for a directory. */
   readonly length: (file: StoredFile) => Effect.Effect<Option.Option<number>, StorageError>
   /** Makes the file's written bytes durable. */
   readonly sync: (file: StoredFile) => Effect.Effect<void, StorageError>
-  /** The SHA-1 of `data`: `sha1` below, or on a thread of the implementation's. */
-  readonly sha1: (data: Uint8Array) => Effect.Effect<Uint8Array>
 }
 
-/** SHA-1 on the calling thread (~0.1 ms per 256 KiB piece). */
-export const sha1 = (data: Uint8Array): Effect.Effect<Uint8Array> => Effect.sync(() => createHash("sha1").update(data).digest())
+/** Where bytes [begin, begin + length) of a piece go: `position` of `file`. */
+export interface PiecePart {
+  readonly file: StoredFile
+  readonly position: number
+  readonly begin: number
+  readonly length: number
+}
 
-/** Whether `digest` is the SHA-1 of piece `index` of `info`. */
-export const isPieceHash = (info: Info, index: number, digest: Uint8Array): boolean =>
-  Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).equals(pieceHash(info, index))
+/** Whether the SHA-1 of `data`, computed on the calling thread (~0.1 ms per 256 KiB), is `digest`. */
+export const hashIs = (data: Uint8Array, digest: Uint8Array): boolean =>
+  createHash("sha1").update(data).digest().equals(digest)
 
 /** Builds a `TorrentStorage` from per-file primitives; fails with `UnsafePath` for a path outside `directory`. */
 export const make = (info: Info, directory: string, access: FileAccess): Effect.Effect<TorrentStorage, StorageError> =>
@@ -186,24 +195,24 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
         )
       })
 
-    const writePiece = (index: number, data: Uint8Array) =>
+    const write = (index: number, data: Uint8Array, verify: boolean) =>
       Effect.suspend(() => {
         const found = Option.filter(FileLayout.segments(info, index, 0, data.length), () => data.length === pieceSize(info, index))
         if (Option.isNone(found)) return Effect.fail(outOfRange("write", { index, length: data.length }))
-        return Effect.zipRight(
-          Effect.forEach(
-            found.value.filter((segment) => !segment.padding),
-            (segment) => {
-              const bytes = data.subarray(segment.pieceOffset, segment.pieceOffset + segment.length)
-              // Dirty once written, not before: a flush running meanwhile must not take the file
-              // off the dirty set before these bytes are in it.
-              return Effect.tap(access.write(files[segment.fileIndex]!, segment.fileOffset, bytes), () =>
-                dirty.add(segment.fileIndex))
-            },
-            { discard: true }
-          ),
-          Effect.forEach(emptyFilesByPiece.get(index) ?? [], access.create, { discard: true })
-        )
+        const parts = found.value.filter((segment) => !segment.padding).map((segment): PiecePart => ({
+          file: files[segment.fileIndex]!,
+          position: segment.fileOffset,
+          begin: segment.pieceOffset,
+          length: segment.length
+        }))
+        return Effect.flatMap(access.writePiece(data, parts, verify ? pieceHash(info, index) : undefined), (written) => {
+          if (!written) return Effect.succeed(false)
+          // Dirty once written, not before: a flush running meanwhile must not take a file off
+          // the dirty set before these bytes are in it. (A failed write fails the torrent.)
+          for (const part of parts) dirty.add(part.file.index)
+          const empty = emptyFilesByPiece.get(index)
+          return empty === undefined ? Effect.succeed(true) : Effect.as(Effect.forEach(empty, access.create, { discard: true }), true)
+        })
       })
 
     const fileLength = (fileIndex: number) =>
@@ -222,10 +231,15 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
       )
     })
 
-    const hashMatches = (index: number, data: Uint8Array) =>
-      Effect.map(access.sha1(data), (digest) => isPieceHash(info, index, digest))
-
-    return { info, directory: root, read, writePiece, fileLength, flush, hashMatches } satisfies TorrentStorage
+    return {
+      info,
+      directory: root,
+      read,
+      writePiece: (index, data) => Effect.asVoid(write(index, data, false)),
+      writeVerified: (index, data) => write(index, data, true),
+      fileLength,
+      flush
+    } satisfies TorrentStorage
   })
 
 /** Absolute paths of the torrent's files; defence in depth against paths escaping `root` or colliding. */

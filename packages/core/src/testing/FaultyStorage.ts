@@ -5,7 +5,8 @@
  * same disk can show that it resumes from what really reached it.
  */
 import { Context, type Duration, Effect, Layer, Ref } from "effect"
-import { Storage, StorageError, type StorageOperation, type TorrentStorage } from "../storage/Storage.js"
+import { pieceHash } from "../metainfo/Metainfo.js"
+import { hashIs, Storage, StorageError, type StorageOperation, type TorrentStorage } from "../storage/Storage.js"
 
 /** The faults to inject; all off by default. Counts run across every torrent of the storage. */
 export interface Faults {
@@ -104,7 +105,9 @@ const wrap = (
         read,
         writePiece,
         fileLength: (fileIndex) => Effect.zipRight(crashed("stat"), storage.fileLength(fileIndex)),
-        hashMatches: storage.hashMatches,
+        // Hashed here, so that only pieces that are written meet the write faults.
+        writeVerified: (index, data) =>
+          hashIs(data, pieceHash(storage.info, index)) ? Effect.as(writePiece(index, data), true) : Effect.succeed(false),
         flush: Effect.gen(function* () {
           yield* crashed("sync")
           const { flushDelay } = yield* Ref.get(faults)

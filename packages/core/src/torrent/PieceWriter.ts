@@ -64,9 +64,10 @@ export const make = (options: Options): Effect.Effect<PieceWriter> =>
     let pendingWriteBytes = 0
 
     // The verifiers: hash complete pieces and write the good ones, off the supervisor's loop.
-    // Several at once, so that one piece is hashed while others are being written.
-    const verifier = Effect.forever(
-      Effect.gen(function* () {
+    // Several at once, so that one piece is hashed while others are being written. A loop, not
+    // `Effect.forever`, which yields to the scheduler after every piece: each take suspends anyway.
+    const verifier = Effect.gen(function* () {
+      while (true) {
         const piece = yield* Queue.take(verifyQueue)
         const outcome = yield* PieceAssembler.verifyAndWrite(storage, piece).pipe(
           Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
@@ -76,8 +77,8 @@ export const make = (options: Options): Effect.Effect<PieceWriter> =>
           spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
         }
         yield* Queue.offer(mailbox, outcome)
-      })
-    )
+      }
+    })
     // Started with the first complete piece: a torrent that downloads nothing holds no verifier fiber.
     let verifying = false
 

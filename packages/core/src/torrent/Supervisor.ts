@@ -510,16 +510,16 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       Ref.set(options.incoming, Option.none())
     )
 
-    return yield* Effect.forever(
-      Effect.gen(function* () {
-        const events = yield* Queue.takeBetween(mailbox, 1, 64)
-        now = yield* Clock.currentTimeMillis
-        for (const event of events) {
-          // Any event may start something (a dial, a peer): a quiet torrent ticks again at once.
-          if (ticker.quietUntil > 0 && event._tag !== "Tick") yield* ticker.start
-          yield* handle(event)
-        }
-        if (writer.verifiersDue()) yield* writer.startVerifiers
-      })
-    )
+    // A loop, not `Effect.forever`, which yields to the scheduler after every batch: the take
+    // suspends when the mailbox is empty, and the runtime yields a busy fiber by itself.
+    while (true) {
+      const events = yield* Queue.takeBetween(mailbox, 1, 64)
+      now = yield* Clock.currentTimeMillis
+      for (const event of events) {
+        // Any event may start something (a dial, a peer): a quiet torrent ticks again at once.
+        if (ticker.quietUntil > 0 && event._tag !== "Tick") yield* ticker.start
+        yield* handle(event)
+      }
+      if (writer.verifiersDue()) yield* writer.startVerifiers
+    }
   })

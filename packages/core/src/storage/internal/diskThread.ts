@@ -1,15 +1,14 @@
 /**
- * A worker thread for the live storage's heavy synchronous work: the SHA-1 of pieces and their
- * writes. On the main thread, hashing took ~15% of a download's CPU, and it blocked the event loop
- * ~0.1 ms per 256 KiB piece; on node's libuv pool, four threads writing one file contended for its
- * inode lock. One thread of our own does both in order, while the main thread keeps receiving.
+ * A worker thread for the live storage's heavy synchronous work: the SHA-1 of received pieces and
+ * their writes. On the main thread, hashing took ~15% of a download's CPU, and it blocked the event
+ * loop ~0.1 ms per 256 KiB piece; on node's libuv pool, four threads writing one file contended for
+ * its inode lock. One thread of our own does both in order, while the main thread keeps receiving.
  *
  * Bytes on a SharedArrayBuffer are shared with the thread; any other buffer is copied by
  * `postMessage` (correct, just slower), so the piece buffers are allocated shared.
  */
 import { Worker } from "node:worker_threads"
 import { Effect, type Scope } from "effect"
-import { sha1 } from "../Storage.js"
 
 /**
  * Largest single write(2). Each write fills page-cache folios of its own size: 16 KiB folios come
@@ -19,53 +18,82 @@ import { sha1 } from "../Storage.js"
  */
 const WRITE_CHUNK = 16 * 1024
 
-/** A write(2) that failed on the thread: its errno code and message, for `fromSystemError`. */
+/** A write(2) that failed on the thread: its errno code and message, for `fromSystemError`, and which write. */
 export interface WriteFailure {
   readonly code: string | undefined
   readonly message: string
+  /** Index of the failed write in the request's `writes`. */
+  readonly at: number
 }
 
-/** The thread's two operations. */
+/** Bytes [begin, begin + length) of a request's data, to be written at `position` of descriptor `fd`. */
+export interface FileWrite {
+  readonly fd: number
+  readonly position: number
+  readonly begin: number
+  readonly length: number
+}
+
+/** The thread's one operation. */
 export interface DiskThread {
-  /** SHA-1 of `data`. */
-  readonly sha1: (data: Uint8Array) => Effect.Effect<Uint8Array>
-  /** Writes all of `data` at `position` of descriptor `fd`, which must stay open until this completes. */
-  readonly write: (fd: number, data: Uint8Array, position: number) => Effect.Effect<void, WriteFailure>
+  /**
+   * Writes `writes` of `data`, in order, if `data` hashes (SHA-1) to `digest` or no digest is
+   * given, and whether it did. Each `fd` must stay open until this completes.
+   */
+  readonly writePiece: (data: Uint8Array, writes: ReadonlyArray<FileWrite>, digest?: Uint8Array) => Effect.Effect<boolean, WriteFailure>
 }
 
-type Request =
-  | { readonly id: number; readonly op: "sha1"; readonly data: Uint8Array }
-  | { readonly id: number; readonly op: "write"; readonly data: Uint8Array; readonly fd: number; readonly position: number }
+interface Request {
+  readonly id: number
+  readonly data: Uint8Array
+  readonly writes: ReadonlyArray<FileWrite>
+  readonly digest: Uint8Array | undefined
+}
 
 type Reply =
-  | { readonly id: number; readonly digest: Uint8Array }
+  | { readonly id: number; readonly written: boolean }
   | { readonly id: number; readonly failure: WriteFailure }
-  | { readonly id: number }
 
 // The thread's program: a CommonJS script (`eval`), so it needs no file of its own next to the bundle.
+// One message per piece, hash then write: each message costs both threads a wake-up.
 const program = `
 const { parentPort } = require("node:worker_threads")
 const { createHash } = require("node:crypto")
 const { writeSync } = require("node:fs")
 const CHUNK = ${WRITE_CHUNK}
-parentPort.on("message", (request) => {
-  if (request.op === "sha1") {
-    parentPort.postMessage({ id: request.id, digest: createHash("sha1").update(request.data).digest() })
+const writeAll = (fd, data, position) => {
+  for (let done = 0; done < data.length;) {
+    const n = writeSync(fd, data, done, Math.min(CHUNK, data.length - done), position + done)
+    if (n === 0) throw Object.assign(new Error("write(2) wrote nothing"), { code: "EIO" })
+    done += n
+  }
+}
+parentPort.on("message", ({ id, data, writes, digest }) => {
+  if (digest !== undefined && !createHash("sha1").update(data).digest().equals(digest)) {
+    parentPort.postMessage({ id, written: false })
     return
   }
-  const { id, data, fd, position } = request
-  try {
-    for (let done = 0; done < data.length;) {
-      const n = writeSync(fd, data, done, Math.min(CHUNK, data.length - done), position + done)
-      if (n === 0) throw Object.assign(new Error("write(2) wrote nothing"), { code: "EIO" })
-      done += n
+  for (let at = 0; at < writes.length; at++) {
+    const { fd, position, begin, length } = writes[at]
+    try {
+      writeAll(fd, data.subarray(begin, begin + length), position)
+    } catch (error) {
+      parentPort.postMessage({ id, failure: { code: error.code, message: error.message, at } })
+      return
     }
-    parentPort.postMessage({ id })
-  } catch (error) {
-    parentPort.postMessage({ id, failure: { code: error.code, message: error.message } })
   }
+  parentPort.postMessage({ id, written: true })
 })
 `
+
+/**
+ * `view` as postMessage should get it: a view of a SharedArrayBuffer is shared as it is; any other
+ * is cloned with its whole ArrayBuffer, so a view of part of one is copied out first.
+ */
+const ownBytes = (view: Uint8Array): Uint8Array =>
+  view.buffer instanceof SharedArrayBuffer || (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength)
+    ? view
+    : view.slice()
 
 /** What a request does with the thread's reply, or when the thread is gone without one. */
 interface Pending {
@@ -75,8 +103,8 @@ interface Pending {
 
 /**
  * A disk thread, started on first use (a session with only idle torrents runs none) and stopped
- * with the scope. Should the thread die, its pending hashes are computed here instead, its pending
- * writes fail (`EIO`), and the next request starts a new thread.
+ * with the scope. Should the thread die, its pending requests fail (`EIO`), and the next request
+ * starts a new thread.
  */
 export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(function* () {
   let worker: Worker | undefined
@@ -120,31 +148,23 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
     })
   )
 
-  const send = <A, E>(request: (id: number) => Request, handle: (reply: Reply) => Effect.Effect<A, E>, lost: () => Effect.Effect<A, E>) =>
-    Effect.async<A, E>((resume) => {
+  // No canceler: requests run uninterruptibly (see writePiece).
+  const send = (request: Omit<Request, "id">) =>
+    Effect.async<boolean, WriteFailure>((resume) => {
       const id = nextId++
       const thread = started()
       thread.ref()
-      pending.set(id, { reply: (reply) => resume(handle(reply)), lost: () => resume(lost()) })
-      thread.postMessage(request(id))
-      return Effect.sync(() => {
-        pending.delete(id)
-        idleIfDone(thread)
+      pending.set(id, {
+        reply: (reply) => resume("failure" in reply ? Effect.fail(reply.failure) : Effect.succeed(reply.written)),
+        lost: () => resume(Effect.fail({ code: "EIO", message: "the disk thread exited during the write", at: 0 }))
       })
+      thread.postMessage({ id, ...request } satisfies Request)
     })
 
   return {
-    sha1: (data) =>
-      send((id) => ({ id, op: "sha1", data }), (reply) => ("digest" in reply ? Effect.succeed(reply.digest) : sha1(data)), () => sha1(data)),
-    write: (fd, data, position) =>
-      // Not interruptible: the thread writes to `fd` whatever happens here, so the caller must
-      // keep it open (and its number not reused) until the reply.
-      Effect.uninterruptible(
-        send<void, WriteFailure>(
-          (id) => ({ id, op: "write", data, fd, position }),
-          (reply) => ("failure" in reply ? Effect.fail(reply.failure) : Effect.void),
-          () => Effect.fail({ code: "EIO", message: "the disk thread exited during the write" })
-        )
-      )
+    // Not interruptible: the thread writes to the descriptors whatever happens here, so the caller
+    // must keep them open (and their numbers not reused) until the reply.
+    writePiece: (data, writes, digest) =>
+      Effect.uninterruptible(send({ data: ownBytes(data), writes, digest: digest === undefined ? undefined : ownBytes(digest) }))
   }
 })

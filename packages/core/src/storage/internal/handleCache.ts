@@ -8,7 +8,11 @@ import { Effect, type Scope } from "effect"
 export interface HandleCache<H, E> {
   /** Runs `f` with an open handle for `key` (writable if asked), opening it if needed. */
   readonly use: <A, E2>(key: string, writable: boolean, f: (handle: H) => Effect.Effect<A, E2>) => Effect.Effect<A, E | E2>
+  /** Whether a handle for `key` that serves `writable` is open now. */
+  readonly has: (key: string, writable: boolean) => boolean
 }
+
+const serves = (entry: Entry<unknown>, writable: boolean) => entry.writable || !writable
 
 interface Entry<H> {
   readonly handle: H
@@ -38,7 +42,7 @@ export const make = <H, E>(options: {
     /** The open entry for `key` if it serves `writable`, marked in use and most recently used. */
     const takeCached = (key: string, writable: boolean): Entry<H> | undefined => {
       const cached = entries.get(key)
-      if (cached === undefined || !(cached.writable || !writable)) return undefined
+      if (cached === undefined || !serves(cached, writable)) return undefined
       entries.delete(key)
       entries.set(key, cached)
       cached.users++
@@ -93,6 +97,10 @@ export const make = <H, E>(options: {
       })
 
     return {
-      use: (key, writable, f) => Effect.acquireUseRelease(acquire(key, writable), (entry) => f(entry.handle), release)
+      use: (key, writable, f) => Effect.acquireUseRelease(acquire(key, writable), (entry) => f(entry.handle), release),
+      has: (key, writable) => {
+        const cached = entries.get(key)
+        return cached !== undefined && serves(cached, writable)
+      }
     }
   })
