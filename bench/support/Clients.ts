@@ -33,14 +33,16 @@ export const python = process.env["BITFIBER_PYTHON"] ?? "/usr/bin/python3"
 const nodeArgs = (process.env["BITFIBER_BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 
 /**
- * How to run the CLI with `args`: as users do, the bin itself (its shebang carries node's flags),
- * or through node when extra node flags are asked for (the bin's own flags are then repeated).
+ * How to run the CLI with `args`: as users do, the bin itself (its shebang carries node's flags
+ * and environment), or through `env` and node when extra node flags are asked for (the bin's own
+ * flags and variables are then repeated).
  */
 export const bitfiberCommand = (args: ReadonlyArray<string>): { readonly command: string; readonly args: Array<string> } => {
   if (nodeArgs.length === 0) return { command: bitfiberCli, args: [...args] }
-  const shebang = fs.readFileSync(bitfiberCli, "utf8").split("\n", 1)[0] ?? ""
-  const binFlags = shebang.split(" ").filter((word) => word.startsWith("--"))
-  return { command: process.execPath, args: [...binFlags, ...nodeArgs, bitfiberCli, ...args] }
+  const shebang = (fs.readFileSync(bitfiberCli, "utf8").split("\n", 1)[0] ?? "").split(" ")
+  const binVariables = shebang.filter((word) => /^[A-Z_]+=/.test(word))
+  const binFlags = shebang.filter((word) => word.startsWith("--"))
+  return { command: "env", args: [...binVariables, process.execPath, ...binFlags, ...nodeArgs, bitfiberCli, ...args] }
 }
 
 /** Longest any client may live: a slow 1 GiB run on a busy 2-core machine stays well inside. */
