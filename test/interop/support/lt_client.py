@@ -23,8 +23,16 @@ import time
 import libtorrent as lt
 
 
+# The command thread and the main loop both emit: one locked write per line, or print's separate
+# write of the newline lets two lines run together.
+_emit_lock = threading.Lock()
+
+
 def emit(obj):
-    print(obj if isinstance(obj, str) else json.dumps(obj), flush=True)
+    line = (obj if isinstance(obj, str) else json.dumps(obj)) + "\n"
+    with _emit_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def session(port, dht, encryption):

@@ -229,7 +229,9 @@ const run = (
     const pending = new Set<string>()
     // Uploads and rejects in the outbox: what the peer's requests make us queue, bounded against floods.
     let queuedForRequests = 0
-    let lastWriteAt = yield* Clock.currentTimeMillis
+    // Read synchronously on the hot paths (per read and per write): an Effect step each costs more.
+    const clock = yield* Effect.clock
+    let lastWriteAt = clock.unsafeCurrentTimeMillis()
     let lastReadAt = lastWriteAt
     const link: PeerLink = {
       key: address,
@@ -339,7 +341,7 @@ const run = (
       if (wire.rest.length > 0) yield* deliver([wire.rest])
       while (true) {
         const chunks = yield* wire.connection.read.pipe(Effect.mapError(readFailed(address, "wire")))
-        lastReadAt = yield* Clock.currentTimeMillis
+        lastReadAt = clock.unsafeCurrentTimeMillis()
         yield* deliver(chunks)
       }
     })
@@ -403,7 +405,7 @@ const run = (
         }
         endRun()
         if (parts.length > 0) yield* write(parts)
-        lastWriteAt = yield* Clock.currentTimeMillis
+        lastWriteAt = clock.unsafeCurrentTimeMillis()
       }
     })
 

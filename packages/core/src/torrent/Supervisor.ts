@@ -4,7 +4,7 @@
  * post events to its bounded mailbox; it answers by sending messages to peers' outboxes, which
  * never block, so no cycle of waits can form.
  */
-import { Clock, Effect, FiberSet, Option, Queue, Ref, type Scope } from "effect"
+import { Effect, FiberSet, Option, Queue, Ref, type Scope } from "effect"
 import { type Metainfo, pieceSize } from "../metainfo/Metainfo.js"
 import type { Address, Network } from "../net/Network.js"
 import type * as PeerConnection from "../peer/PeerConnection.js"
@@ -140,7 +140,9 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     let downloadRate = 0
     let uploadRate = 0
     let ticks = 0
-    let now = yield* Clock.currentTimeMillis
+    // Read synchronously once per batch of events, not as an Effect step.
+    const clock = yield* Effect.clock
+    let now = clock.unsafeCurrentTimeMillis()
     let completeAnnounced = picker.isComplete
     let needPeersAt = now + NEED_PEERS_MILLIS
     // DHT nodes learnt from `port` messages, pinged off the supervisor's loop.
@@ -343,29 +345,30 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
       writer.addBlock(message.index, message.begin, message.block, key)
     }
 
-    const onVerified = (index: number) =>
-      Effect.gen(function* () {
-        writer.verified(index)
-        verifiedBytes += pieceSize(info, index)
-        options.have.add(index)
-        for (const key of picker.pieceVerified(index)) {
-          const entry = peers.get(key)
-          if (entry !== undefined) updateInterest(entry)
-        }
-        for (const entry of peers.values()) {
-          if (!entry.pieces.has(index)) entry.link.send([Message.Have(index)])
-        }
-        if (picker.isComplete && !completeAnnounced) {
-          completeAnnounced = true
-          yield* writer.flush
-          yield* publish
-          yield* options.onComplete
-          for (const entry of peers.values()) if (entry.pieces.isComplete) entry.link.drop("NotUseful")
-        } else {
-          yield* writer.flushIfDue
-        }
-        fillAll()
+    // Verified pieces arrive in batches (a disk thread reply): the requests they make room for are
+    // issued once per batch of events (`fillDue`), not once per piece.
+    let fillDue = false
+    const onVerified = (index: number) => {
+      writer.verified(index)
+      verifiedBytes += pieceSize(info, index)
+      options.have.add(index)
+      for (const key of picker.pieceVerified(index)) {
+        const entry = peers.get(key)
+        if (entry !== undefined) updateInterest(entry)
+      }
+      for (const entry of peers.values()) {
+        if (!entry.pieces.has(index)) entry.link.send([Message.Have(index)])
+      }
+      fillDue = true
+      if (!picker.isComplete || completeAnnounced) return writer.flushIfDue
+      completeAnnounced = true
+      return Effect.gen(function* () {
+        yield* writer.flush
+        yield* publish
+        yield* options.onComplete
+        for (const entry of peers.values()) if (entry.pieces.isComplete) entry.link.drop("NotUseful")
       })
+    }
 
     const onRejected = (index: number, contributors: ReadonlyArray<string>) => {
       writer.rejected(index)
@@ -514,11 +517,15 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
     // suspends when the mailbox is empty, and the runtime yields a busy fiber by itself.
     while (true) {
       const events = yield* Queue.takeBetween(mailbox, 1, 64)
-      now = yield* Clock.currentTimeMillis
+      now = clock.unsafeCurrentTimeMillis()
       for (const event of events) {
         // Any event may start something (a dial, a peer): a quiet torrent ticks again at once.
         if (ticker.quietUntil > 0 && event._tag !== "Tick") yield* ticker.start
         yield* handle(event)
+      }
+      if (fillDue) {
+        fillDue = false
+        fillAll()
       }
       if (writer.verifiersDue()) yield* writer.startVerifiers
     }

@@ -55,7 +55,7 @@ type Reply =
   | { readonly id: number; readonly failure: WriteFailure }
 
 // The thread's program: a CommonJS script (`eval`), so it needs no file of its own next to the bundle.
-// One message per piece, hash then write: each message costs both threads a wake-up.
+// Requests come in batches and their replies go back as one: each message costs both threads a wake-up.
 const program = `
 const { parentPort } = require("node:worker_threads")
 const { createHash } = require("node:crypto")
@@ -68,22 +68,19 @@ const writeAll = (fd, data, position) => {
     done += n
   }
 }
-parentPort.on("message", ({ id, data, writes, digest }) => {
-  if (digest !== undefined && !createHash("sha1").update(data).digest().equals(digest)) {
-    parentPort.postMessage({ id, written: false })
-    return
-  }
+const run = ({ id, data, writes, digest }) => {
+  if (digest !== undefined && !createHash("sha1").update(data).digest().equals(digest)) return { id, written: false }
   for (let at = 0; at < writes.length; at++) {
     const { fd, position, begin, length } = writes[at]
     try {
       writeAll(fd, data.subarray(begin, begin + length), position)
     } catch (error) {
-      parentPort.postMessage({ id, failure: { code: error.code, message: error.message, at } })
-      return
+      return { id, failure: { code: error.code, message: error.message, at } }
     }
   }
-  parentPort.postMessage({ id, written: true })
-})
+  return { id, written: true }
+}
+parentPort.on("message", (requests) => parentPort.postMessage(requests.map(run)))
 `
 
 /**
@@ -108,12 +105,16 @@ interface Pending {
  */
 export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(function* () {
   let worker: Worker | undefined
+  let closed = false
   let nextId = 0
   const pending = new Map<number, Pending>()
+  // Requests made in one turn of the event loop (the pieces that one read completed) go to the
+  // thread as one message, posted once the turn's work is done.
+  let batch: Array<Request> = []
 
-  const loseAll = (from: Worker) => {
-    if (worker !== from) return
-    worker = undefined
+  /** Fails every pending request: the thread that had them is gone (or never got them). */
+  const loseAll = () => {
+    batch = []
     const lost = [...pending.values()]
     pending.clear()
     lost.forEach((request) => request.lost())
@@ -122,14 +123,21 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
   const started = (): Worker => {
     if (worker !== undefined) return worker
     const thread = new Worker(program, { eval: true })
-    thread.on("message", (reply: Reply) => {
-      const request = pending.get(reply.id)
-      pending.delete(reply.id)
+    thread.on("message", (replies: ReadonlyArray<Reply>) => {
+      for (const reply of replies) {
+        const request = pending.get(reply.id)
+        pending.delete(reply.id)
+        request?.reply(reply)
+      }
       idleIfDone(thread)
-      request?.reply(reply)
     })
-    thread.on("error", () => loseAll(thread))
-    thread.on("exit", () => loseAll(thread))
+    const exited = () => {
+      if (worker !== thread) return
+      worker = undefined
+      loseAll()
+    }
+    thread.on("error", exited)
+    thread.on("exit", exited)
     // After the listeners, which ref the thread: like a pending fs call, only a request in flight
     // keeps the process alive; an idle thread never does.
     thread.unref()
@@ -140,25 +148,33 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
     if (pending.size === 0) thread.unref()
   }
 
+  // Requests still pending fail once the thread has stopped, so that none writes after its caller went on.
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
+      closed = true
       const thread = worker
       worker = undefined
-      return thread === undefined ? Effect.void : Effect.promise(() => thread.terminate())
+      const stopped = thread === undefined ? Effect.void : Effect.promise(() => thread.terminate())
+      return Effect.zipRight(stopped, Effect.sync(loseAll))
     })
   )
+
+  const post = () => {
+    const requests = batch
+    batch = []
+    if (!closed && requests.length > 0) started().postMessage(requests)
+  }
 
   // No canceler: requests run uninterruptibly (see writePiece).
   const send = (request: Omit<Request, "id">) =>
     Effect.async<boolean, WriteFailure>((resume) => {
+      const lost = () => resume(Effect.fail({ code: "EIO", message: "the disk thread exited during the write", at: 0 }))
+      if (closed) return lost()
       const id = nextId++
-      const thread = started()
-      thread.ref()
-      pending.set(id, {
-        reply: (reply) => resume("failure" in reply ? Effect.fail(reply.failure) : Effect.succeed(reply.written)),
-        lost: () => resume(Effect.fail({ code: "EIO", message: "the disk thread exited during the write", at: 0 }))
-      })
-      thread.postMessage({ id, ...request } satisfies Request)
+      started().ref()
+      pending.set(id, { reply: (reply) => resume("failure" in reply ? Effect.fail(reply.failure) : Effect.succeed(reply.written)), lost })
+      if (batch.length === 0) setImmediate(post)
+      batch.push({ id, ...request })
     })
 
   return {
