@@ -1,6 +1,7 @@
 /**
- * Collects the blocks of one in-flight piece, then checks its SHA-1. One assembler holds one
- * piece-sized buffer, so the supervisor bounds memory by bounding the pieces in flight.
+ * Collects the blocks of one in-flight piece, then has the storage check its SHA-1 and write it.
+ * One assembler holds one piece-sized buffer, so the supervisor bounds memory by bounding the
+ * pieces in flight.
  */
 import { Effect } from "effect"
 import { type Info, pieceSize } from "../metainfo/Metainfo.js"

@@ -18,7 +18,7 @@ import type { TorrentEvent } from "./TorrentEvent.js"
  * dropping spares beyond 16 buffers raised a 1 GiB download's peak RSS from ~109 to ~120 MiB.
  */
 const MAX_SPARE_BYTES = 16 * 1024 * 1024
-/** Pieces in verification at once: the next ones queue at the storage's disk thread while one is hashed or written. */
+/** Pieces in verification at once: the next ones queue at the storage's disk thread while one is hashed and written. */
 const VERIFIERS = 4
 
 /** What the writer of a torrent needs. */
@@ -64,7 +64,8 @@ export const make = (options: Options): Effect.Effect<PieceWriter> =>
     let pendingWriteBytes = 0
 
     // The verifiers: hash complete pieces and write the good ones, off the supervisor's loop.
-    // Several at once, so that one piece is hashed while others are being written. A loop, not
+    // Several at once, so that the pieces completed in one turn reach the storage's disk thread
+    // together (one message) and it has the next ones queued while it works. A loop, not
     // `Effect.forever`, which yields to the scheduler after every piece: each take suspends anyway.
     const verifier = Effect.gen(function* () {
       while (true) {
