@@ -12,6 +12,8 @@ import * as Cli from "../../packages/cli/src/Cli.js"
 import * as ErrorMessage from "../../packages/cli/src/ErrorMessage.js"
 import * as ExitCode from "../../packages/cli/src/ExitCode.js"
 import { infoHash, magnet, scratch } from "./fixtures.js"
+import { liveServices, loopbackSession, tempDir, writeContent } from "../engine/fixtures.js"
+import { TestTorrent } from "@bitfiber/core/testing"
 
 let dir = ""
 beforeAll(() => {
@@ -98,6 +100,28 @@ describe("bitfiber info", () => {
         `name:        album\ninfo-hash:   ${infoHash}\ntrackers:\n  tier 1: udp://127.0.0.1:6969\npeers:\n  127.0.0.1:6881\n  [::1]:6882\n`
       )
     }))
+
+  // A seeder that speaks only RC4 streams (MSE): the metadata comes only under --encryption require.
+  it.scopedLive("--resolve fetches a magnet's metadata from its peer, under --encryption", () =>
+    Effect.gen(function*() {
+      const test = TestTorrent.make({ files: [{ path: "a.bin", length: 70_000 }, { path: "b.bin", length: 5_000 }], pieceLength: 16 * 1024, name: "r" })
+      const seedDir = yield* tempDir
+      yield* writeContent(test.metainfo, test.content, seedDir)
+      const seeder = yield* loopbackSession({ encryption: "require" })
+      yield* (yield* seeder.add({ torrent: test.torrent, directory: seedDir })).completed
+      const link = `magnet:?xt=urn:btih:${InfoHash.toHex(test.metainfo.infoHash)}&x.pe=127.0.0.1:${seeder.port}`
+      const plain = yield* bitfiber("info", "--json", "--resolve", "--timeout", "2", link)
+      expect(plain.exitCode).not.toBe(ExitCode.Ok)
+      const resolved = yield* bitfiber("info", "--json", "--resolve", "--timeout", "20", "--encryption", "require", link)
+      expect(resolved.exitCode).toBe(ExitCode.Ok)
+      const json = JSON.parse(resolved.stdout)
+      expect(json.type).toBe("torrent")
+      expect(json.infoHash).toBe(InfoHash.toHex(test.metainfo.infoHash))
+      expect(json.files).toEqual([
+        { path: "r/a.bin", length: 70_000, padding: false },
+        { path: "r/b.bin", length: 5_000, padding: false }
+      ])
+    }).pipe(Effect.provide(liveServices)), 30_000)
 
   it.effect("lists 50 files and says how many more, unless --all", () =>
     Effect.gen(function*() {

@@ -2,10 +2,11 @@
  * `bitfiber info <file.torrent | magnet-uri>`: what a torrent contains, for people or (`--json`)
  * for scripts. A magnet link shows only what the link itself says.
  */
-import { InfoHash, type Magnet, MetadataFetcher, Metainfo, Network, PeerId } from "@bitfiber/core"
+import { type EncryptedHandshake, InfoHash, type Magnet, MetadataFetcher, Metainfo, Network, PeerId } from "@bitfiber/core"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect } from "effect"
 import * as Engine from "../Engine.js"
+import { sessionOptions } from "./download.js"
 import * as StatusLine from "../ui/StatusLine.js"
 import * as Input from "../Input.js"
 import * as Format from "../ui/Format.js"
@@ -93,9 +94,8 @@ export const describeMagnet = (magnet: Magnet.Magnet): string => {
   ].join("\n")
 }
 
-/** The `info` command. */
-/** Fetches a magnet link's metadata from its peers (BEP 9), for `--resolve`. */
-const resolve = (magnet: Magnet.Magnet, timeoutSeconds: number) =>
+/** Fetches a magnet link's metadata from its peers (BEP 9), for `--resolve`, under an encryption policy. */
+const resolve = (magnet: Magnet.Magnet, timeoutSeconds: number, encryption: EncryptedHandshake.Policy) =>
   Effect.scoped(
     Effect.gen(function*() {
       const status = yield* StatusLine.make(StatusLine.stderr())
@@ -105,7 +105,8 @@ const resolve = (magnet: Magnet.Magnet, timeoutSeconds: number) =>
         peerId: PeerId.generate(),
         port: 0,
         trackers: magnet.trackers.map((url) => [url]),
-        peers: magnet.peers
+        peers: magnet.peers,
+        encryption
       }).pipe(
         Effect.provide(Engine.services),
         Effect.timeoutFail({
@@ -135,15 +136,16 @@ export const command = Command.make(
     timeout: Options.integer("timeout").pipe(
       Options.withDescription("Seconds --resolve waits for the metadata"),
       Options.withDefault(60)
-    )
+    ),
+    encryption: sessionOptions.encryption
   },
-  ({ all, input, json, resolve: shouldResolve, timeout }) =>
+  ({ all, encryption, input, json, resolve: shouldResolve, timeout }) =>
     Effect.gen(function*() {
       const loaded = yield* Input.load(input)
       const metainfo = loaded._tag === "Torrent"
         ? loaded.metainfo
         : shouldResolve
-        ? yield* resolve(loaded.magnet, timeout)
+        ? yield* resolve(loaded.magnet, timeout, encryption)
         : undefined
       if (metainfo !== undefined) {
         return yield* Console.log(json ? JSON.stringify(torrentJson(metainfo), null, 2) : describeTorrent(metainfo, all))
