@@ -3,7 +3,7 @@
  * writer fiber (outbox -> socket), plus keep-alives. Requests the peer makes of us are served
  * here, not by the supervisor, so uploading never waits on the torrent's mailbox.
  */
-import { Chunk, Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
 import { type Info, pieceSize as pieceLength } from "../metainfo/Metainfo.js"
 import * as InfoHash from "../metainfo/InfoHash.js"
 import { type Address, type Connection, formatAddress, Network } from "../net/Network.js"
@@ -229,7 +229,7 @@ const run = (
     const pending = new Set<string>()
     // Uploads and rejects in the outbox: what the peer's requests make us queue, bounded against floods.
     let queuedForRequests = 0
-    // Read synchronously on the hot paths (per read and per write): an Effect step each costs more.
+    // Read synchronously (per read, per write, per watchdog round): an Effect step each costs more.
     const clock = yield* Effect.clock
     let lastWriteAt = clock.unsafeCurrentTimeMillis()
     let lastReadAt = lastWriteAt
@@ -413,10 +413,11 @@ const run = (
     // been silent, and the idle timeout when the peer has.
     const keepAliveMillis = Duration.toMillis(config.keepAliveInterval)
     const idleMillis = Duration.toMillis(config.idleTimeout)
-    const watchdog = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      if (now - lastReadAt >= idleMillis) return yield* new IdleTimeout({ address })
+    const watchdog = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      if (now - lastReadAt >= idleMillis) return Effect.fail(new IdleTimeout({ address }))
       if (now - lastWriteAt >= keepAliveMillis) post(Message.KeepAlive)
+      return Effect.void
     }).pipe(
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1, Math.min(keepAliveMillis, idleMillis) / 4)))),
       Effect.zipRight(Effect.never)
