@@ -10,6 +10,10 @@ import { expectBytes, type Fixture, makeTorrent, mixed, shuffled } from "./fixtu
 /** Descriptors this process has open (Linux). */
 const openDescriptors = () => readdirSync("/proc/self/fd").length
 
+/** Waits `n` turns of the event loop. */
+const nextTurns = (n: number): Effect.Effect<void> =>
+  n === 0 ? Effect.void : Effect.zipRight(Effect.promise(() => new Promise((resolve) => setImmediate(resolve))), nextTurns(n - 1))
+
 /** 30 files of 1000 bytes over 1 KiB pieces: nearly every piece spans two files. */
 const manyFiles = (): Fixture => makeTorrent(Array.from({ length: 30 }, () => ({ length: 1_000 })), 1_024)
 
@@ -73,6 +77,35 @@ describe("NodeStorage", () => {
         ).pipe(Effect.provide(NodeStorage.layer({ maxOpenFiles: 2 })))
         expect(openDescriptors()).toBe(before)
         yield* expectFiles(directory, fixture)
+      }))
+
+    it.scoped("verifies every piece of a torrent at once: good ones written, corrupt ones reported and never on disk", () =>
+      Effect.gen(function* () {
+        // Requests spread over turns of the event loop, faster than the thread hashes and writes
+        // the first messages' megabytes: the later ones wait for a reply to go as one message.
+        const pieceLength = 64 * 1_024
+        const fixture = makeTorrent([{ length: 160 * pieceLength, path: ["all.bin"] }], pieceLength)
+        const directory = yield* (yield* TestDisk).directory
+        const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+        const corrupt = (index: number) => index % 3 === 1
+        // Piece 0 first: the file is open, and each of the others is one request to the thread.
+        expect(yield* storage.writeVerified(0, fixture.piece(0))).toBe(true)
+        const outcomes = yield* Effect.forEach(
+          Array.from({ length: fixture.info.pieceCount }, (_, index) => index),
+          (index) => {
+            const data = fixture.piece(index).slice()
+            if (corrupt(index)) data[index % data.length]! ^= 0xff
+            return Effect.zipRight(nextTurns(index % 8), storage.writeVerified(index, data))
+          },
+          { concurrency: "unbounded" }
+        )
+        expect(outcomes).toEqual(outcomes.map((_, index) => !corrupt(index)))
+        const stored = Option.getOrThrow(yield* (yield* TestDisk).file(NodePath.join(directory, ...fixture.info.files[0]!.path)))
+        for (let index = 0; index < fixture.info.pieceCount; index++) {
+          const at = stored.subarray(index * pieceLength, (index + 1) * pieceLength)
+          if (corrupt(index)) expect(at.every((byte) => byte === 0)).toBe(true)
+          else expectBytes(at, fixture.piece(index))
+        }
       }))
 
     it.scoped("never truncates existing data when a torrent is reopened", () =>

@@ -527,6 +527,5 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         fillDue = false
         fillAll()
       }
-      if (writer.verifiersDue()) yield* writer.startVerifiers
     }
   })
