@@ -82,7 +82,7 @@ describe("NodeStorage", () => {
     it.scoped("verifies every piece of a torrent at once: good ones written, corrupt ones reported and never on disk", () =>
       Effect.gen(function* () {
         // Requests spread over turns of the event loop, faster than the thread hashes and writes
-        // the first messages' megabytes: the later ones wait for a reply to go as one message.
+        // the first messages' megabytes: later messages queue at the thread while it works.
         const pieceLength = 64 * 1_024
         const fixture = makeTorrent([{ length: 160 * pieceLength, path: ["all.bin"] }], pieceLength)
         const directory = yield* (yield* TestDisk).directory

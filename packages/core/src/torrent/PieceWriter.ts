@@ -1,11 +1,11 @@
 /**
  * Received pieces on their way to disk: blocks are collected into piece buffers (reused once
- * their piece is written), each complete piece is hashed and written by a fiber of its own off
+ * their piece is written), complete pieces are hashed and written by a few verifier fibers off
  * the supervisor's loop, and what they wrote is flushed in the background every
  * `flushEveryBytes`. It counts the bytes waiting to be written, so that the supervisor stops
  * requesting while the disk lags behind the network.
  */
-import { Effect, Fiber, FiberSet, Queue, Scope } from "effect"
+import { Effect, Fiber, Queue, type Scope } from "effect"
 import { type Info, pieceSize } from "../metainfo/Metainfo.js"
 import * as PieceAssembler from "../storage/PieceAssembler.js"
 import type { StorageError, TorrentStorage } from "../storage/Storage.js"
@@ -18,6 +18,8 @@ import type { TorrentEvent } from "./TorrentEvent.js"
  * dropping spares beyond 16 buffers raised a 1 GiB download's peak RSS from ~109 to ~120 MiB.
  */
 const MAX_SPARE_BYTES = 16 * 1024 * 1024
+/** Pieces in verification at once: the next ones queue at the storage's disk thread while one is hashed and written. */
+const VERIFIERS = 4
 
 /** What the writer of a torrent needs. */
 export interface Options {
@@ -27,16 +29,20 @@ export interface Options {
   readonly mailbox: Queue.Queue<TorrentEvent>
   /** Bytes written between two background flushes. */
   readonly flushEveryBytes: number
-  /** Where the verifications and the background flushes run. */
+  /** Where the verifiers and the background flushes run. */
   readonly scope: Scope.Scope
 }
 
 /** The pieces of one torrent being assembled, verified and written. Only the supervisor's fiber calls it. */
 export interface PieceWriter {
-  /** Bytes of complete pieces in verification, not yet reported verified or rejected. */
+  /** Bytes of complete pieces handed to the verifiers and not yet reported verified or rejected. */
   readonly pendingWriteBytes: () => number
-  /** Adds a block the picker accepted to its piece; a complete piece is verified and written at once. */
+  /** Adds a block the picker accepted to its piece; a complete piece goes to the verifiers. */
   readonly addBlock: (index: number, begin: number, block: Uint8Array, peer: string) => void
+  /** Whether complete pieces wait while no verifier runs yet. */
+  readonly verifiersDue: () => boolean
+  /** Starts the verifiers. */
+  readonly startVerifiers: Effect.Effect<void>
   /** Piece `index` was reported verified (it is written): it counts toward the next background flush. */
   readonly verified: (index: number) => void
   /** Piece `index` was reported rejected: it is no longer pending. */
@@ -47,33 +53,35 @@ export interface PieceWriter {
   readonly flush: Effect.Effect<void, StorageError>
 }
 
-/** A writer with no piece in flight. */
+/** A writer with no piece in flight and no fiber yet. */
 export const make = (options: Options): Effect.Effect<PieceWriter> =>
   Effect.gen(function* () {
     const { info, mailbox, scope, storage } = options
     const assemblers = new Map<number, PieceAssembler.PieceAssembler>()
-    const runVerify = yield* FiberSet.makeRuntime<never>().pipe(Scope.extend(scope))
-    // Piece buffers handed back once written, reused by the next pieces.
+    const verifyQueue = yield* Queue.unbounded<PieceAssembler.CompletePiece>()
+    // Piece buffers handed back by the verifier once written, reused by the next pieces.
     const spareBuffers: Array<Buffer> = []
     let pendingWriteBytes = 0
 
-    // Hashes a complete piece and writes it if good, off the supervisor's loop. A fiber per piece,
-    // started as the piece completes: every piece in flight is at the storage's disk thread (which
-    // takes the ones that wait as one batch), bounded by the supervisor's cap on pending writes.
-    // A few long-lived verifiers taking from a queue held the rest back while the thread was idle
-    // (a fifth of a download's 5 ms samples had no request in flight), and one that waits on an
-    // empty queue costs ~20 Effect steps more than a new fiber.
-    const verify = (piece: PieceAssembler.CompletePiece) =>
-      PieceAssembler.verifyAndWrite(storage, piece).pipe(
-        Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const)),
-        Effect.flatMap((outcome) => {
-          // Only whole-piece buffers of our own allocation go back (never a slice of a shared pool).
-          if (piece.data.buffer.byteLength === info.pieceLength && (spareBuffers.length + 1) * info.pieceLength <= MAX_SPARE_BYTES) {
-            spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
-          }
-          return Queue.offer(mailbox, outcome)
-        })
-      )
+    // The verifiers: hash complete pieces and write the good ones, off the supervisor's loop.
+    // Several at once, so that the pieces completed in one turn reach the storage's disk thread
+    // together (one message) and it has the next ones queued while it works. A loop, not
+    // `Effect.forever`, which yields to the scheduler after every piece: each take suspends anyway.
+    const verifier = Effect.gen(function* () {
+      while (true) {
+        const piece = yield* Queue.take(verifyQueue)
+        const outcome = yield* PieceAssembler.verifyAndWrite(storage, piece).pipe(
+          Effect.catchAll((error) => Effect.succeed({ _tag: "StorageFailed", error } as const))
+        )
+        // Only whole-piece buffers of our own allocation go back (never a slice of a shared pool).
+        if (piece.data.buffer.byteLength === info.pieceLength && (spareBuffers.length + 1) * info.pieceLength <= MAX_SPARE_BYTES) {
+          spareBuffers.push(Buffer.from(piece.data.buffer, 0, info.pieceLength))
+        }
+        yield* Queue.offer(mailbox, outcome)
+      }
+    })
+    // Started with the first complete piece: a torrent that downloads nothing holds no verifier fiber.
+    let verifying = false
 
     // The last background flush; completion waits for it (it took its files off the dirty set).
     let flushing: Fiber.RuntimeFiber<void> | undefined
@@ -99,9 +107,16 @@ export const make = (options: Options): Effect.Effect<PieceWriter> =>
         if (added._tag === "Complete") {
           assemblers.delete(index)
           pendingWriteBytes += added.piece.data.length
-          runVerify(verify(added.piece))
+          Queue.unsafeOffer(verifyQueue, added.piece)
         }
       },
+
+      verifiersDue: () => !verifying && pendingWriteBytes > 0,
+
+      startVerifiers: Effect.suspend(() => {
+        verifying = true
+        return Effect.forEach(Array.from({ length: VERIFIERS }), () => Effect.forkIn(verifier, scope), { discard: true })
+      }),
 
       verified: (index) => {
         const size = pieceSize(info, index)

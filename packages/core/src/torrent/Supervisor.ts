@@ -527,5 +527,6 @@ export const run = (options: SupervisorOptions): Effect.Effect<never, Supervisor
         fillDue = false
         fillAll()
       }
+      if (writer.verifiersDue()) yield* writer.startVerifiers
     }
   })

@@ -18,12 +18,6 @@ import { Effect, type Scope } from "effect"
  */
 const WRITE_CHUNK = 16 * 1024
 
-/**
- * Messages the thread has at once: one it works on and the next, so that it never waits for the
- * main thread to post more while requests are queued.
- */
-const MAX_IN_FLIGHT = 2
-
 /** A write(2) that failed on the thread: its errno code and message, for `fromSystemError`, and which write. */
 export interface WriteFailure {
   readonly code: string | undefined
@@ -121,7 +115,6 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
   /** Fails every pending request: the thread that had them is gone (or never got them). */
   const loseAll = () => {
     batch = []
-    inFlight = 0
     const lost = [...pending.values()]
     pending.clear()
     lost.forEach((request) => request.lost())
@@ -131,8 +124,6 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
     if (worker !== undefined) return worker
     const thread = new Worker(program, { eval: true })
     thread.on("message", (replies: ReadonlyArray<Reply>) => {
-      inFlight--
-      post()
       for (const reply of replies) {
         const request = pending.get(reply.id)
         pending.delete(reply.id)
@@ -168,17 +159,10 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
     })
   )
 
-  // Messages posted and not yet answered. While the thread works on MAX_IN_FLIGHT of them, new
-  // requests gather into the next: the busier the thread, the bigger its batches.
-  let inFlight = 0
-  let postScheduled = false
   const post = () => {
-    postScheduled = false
-    if (closed || batch.length === 0 || inFlight >= MAX_IN_FLIGHT) return
     const requests = batch
     batch = []
-    inFlight++
-    started().postMessage(requests)
+    if (!closed && requests.length > 0) started().postMessage(requests)
   }
 
   // No canceler: requests run uninterruptibly (see writePiece).
@@ -189,11 +173,8 @@ export const make: Effect.Effect<DiskThread, never, Scope.Scope> = Effect.gen(fu
       const id = nextId++
       started().ref()
       pending.set(id, { reply: (reply) => resume("failure" in reply ? Effect.fail(reply.failure) : Effect.succeed(reply.written)), lost })
+      if (batch.length === 0) setImmediate(post)
       batch.push({ id, ...request })
-      if (!postScheduled && inFlight < MAX_IN_FLIGHT) {
-        postScheduled = true
-        setImmediate(post)
-      }
     })
 
   return {
