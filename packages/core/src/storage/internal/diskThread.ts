@@ -14,7 +14,8 @@ import { Effect, type Scope } from "effect"
  * Largest single write(2). Each write fills page-cache folios of its own size: 16 KiB folios come
  * from the kernel's per-CPU free lists, 256 KiB ones from high-order blocks, which on this VM's
  * balloon had been handed back to the host and cost a host page fault each: writing 1 GiB in
- * 256 KiB calls took 2.0 s of system time, in 16 KiB calls 0.9 s.
+ * 256 KiB calls took 2.0 s of system time, in 16 KiB calls 0.9 s. Against 16 KiB, a 1 GiB
+ * download took 18% more CPU with 64 KiB calls, 9% with 8 KiB and 16% with 4 KiB (more calls).
  */
 const WRITE_CHUNK = 16 * 1024
 
