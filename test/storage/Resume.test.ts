@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import * as Fs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { implementations, TestDisk } from "./disks.js"
-import { type Fixture, mixed } from "./fixtures.js"
+import { type Fixture, makeTorrent, mixed } from "./fixtures.js"
 
 /** Lays the torrent's files down as a previous session (or another client) would have. */
 const putFiles = (directory: string, fixture: Fixture, change: (index: number, bytes: Uint8Array) => Uint8Array | undefined) =>
@@ -56,13 +56,29 @@ for (const { layer, name } of implementations) {
           return { fixture, directory, storage }
         })
 
-      it.scoped("finds every piece of a complete download, reporting progress per piece", () =>
+      it.scoped("finds every piece of a complete download, reporting progress once it is done", () =>
         Effect.gen(function* () {
           const { fixture, storage } = yield* setUp((_, bytes) => bytes)
           const progress: Array<readonly [number, number]> = []
           const have = yield* Resume.check(storage, (checked, total) => Effect.sync(() => progress.push([checked, total])))
           expect([...have.indices()]).toEqual(allPieces(fixture))
-          expect(progress).toEqual(allPieces(fixture).map((i) => [i + 1, fixture.info.pieceCount]))
+          expect(progress).toEqual([[fixture.info.pieceCount, fixture.info.pieceCount]])
+        }))
+
+      it.scoped("reports progress every 256 pieces or 16 MiB read, and after the last piece", () =>
+        Effect.gen(function* () {
+          const reports = (fixture: Fixture) =>
+            Effect.gen(function* () {
+              const directory = yield* (yield* TestDisk).directory
+              yield* putFiles(directory, fixture, (_, bytes) => bytes)
+              const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+              const progress: Array<number> = []
+              const have = yield* Resume.check(storage, (checked) => Effect.sync(() => progress.push(checked)))
+              expect(have.count).toBe(fixture.info.pieceCount)
+              return progress
+            })
+          expect(yield* reports(makeTorrent([{ length: 600 * 1_024 }], 1_024))).toEqual([256, 512, 600])
+          expect(yield* reports(makeTorrent([{ length: 20 * 1_048_576 }], 1_048_576))).toEqual([16, 20])
         }))
 
       it.scoped("finds nothing in an empty directory, without reading", () =>
