@@ -10,7 +10,7 @@ import {
   type Torrent,
   TrackerClient
 } from "@bitfiber/core"
-import { Effect, Layer, Stream } from "effect"
+import { Clock, Effect, Layer, Stream } from "effect"
 import * as Format from "./ui/Format.js"
 import * as Progress from "./ui/Progress.js"
 import type * as StatusLine from "./ui/StatusLine.js"
@@ -57,16 +57,31 @@ export const describe = (p: Torrent.Progress, live: boolean): string => {
   }
 }
 
-/** Shows a torrent's progress on `status` (or as JSON lines on stdout) until interrupted. */
-export const watch = (torrent: Torrent.Torrent, status: StatusLine.StatusLine, json: boolean) =>
-  torrent.changes.pipe(
-    Stream.throttle({ cost: () => 1, units: 1, duration: json ? "1 second" : "200 millis", strategy: "enforce" }),
+/**
+ * Shows a torrent's progress on `status` (or as JSON lines on stdout) until interrupted: at most
+ * one snapshot per interval, but a change of state (checking, downloading, seeding, ...) at once,
+ * so that a script waiting for it does not wait out the interval.
+ */
+export const watch = (torrent: Torrent.Torrent, status: StatusLine.StatusLine, json: boolean) => {
+  const intervalMillis = json ? 1000 : 200
+  let shownState: Torrent.Progress["state"] | undefined
+  let shownAt = 0
+  return torrent.changes.pipe(
+    Stream.filterEffect((p) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (p.state === shownState && now - shownAt < intervalMillis) return false
+        shownState = p.state
+        shownAt = now
+        return true
+      })
+    ),
     Stream.runForEach((p) =>
       json
         ? Effect.sync(() => process.stdout.write(`${JSON.stringify(progressJson(p))}\n`))
         : status.show(describe(p, status.live))
     )
   )
+}
 
 /** The `--json` form of a progress snapshot. */
 export const progressJson = (p: Torrent.Progress) => ({
