@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, TestClock } from "effect"
+import type { Torrent } from "@bitfiber/core"
+import { Effect, Either, Stream, TestClock } from "effect"
+import * as Engine from "../../packages/cli/src/Engine.js"
 import * as Format from "../../packages/cli/src/ui/Format.js"
 import * as Progress from "../../packages/cli/src/ui/Progress.js"
 import type * as StatusLine from "../../packages/cli/src/ui/StatusLine.js"
@@ -108,5 +110,49 @@ describe("Progress", () => {
       )
       expect(writes.length).toBe(2)
       expect(writes[1]).toBe("\r\x1b[K")
+    }))
+})
+
+describe("Engine.watch", () => {
+  const snapshot = (state: Torrent.State, verifiedPieces: number): Torrent.Progress => ({
+    state,
+    name: "t",
+    infoHash: "00".repeat(20),
+    pieceCount: 4,
+    totalLength: 4 * 16_384,
+    checkedPieces: 4,
+    verifiedPieces,
+    verifiedBytes: verifiedPieces * 16_384,
+    downloaded: 0,
+    uploaded: 0,
+    downloadRate: 0,
+    uploadRate: 0,
+    peers: 0,
+    seeds: 0,
+    connecting: 0,
+    candidates: 0,
+    complete: verifiedPieces === 4,
+    eta: undefined,
+    error: undefined,
+    trackers: []
+  })
+
+  it.effect("shows a change of state at once and other snapshots at most every 200 ms", () =>
+    Effect.gen(function*() {
+      const shown: Array<readonly [string, boolean]> = []
+      const status: StatusLine.StatusLine = {
+        live: false,
+        show: (text, force = false) => Effect.sync(() => void shown.push([text.split(" ")[0]!, force])),
+        done: () => Effect.void
+      }
+      // No time passes between the snapshots (TestClock): only the first and the changes of state show.
+      const changes = Stream.make(snapshot("checking", 0), snapshot("downloading", 1), snapshot("downloading", 2), snapshot("seeding", 4))
+      yield* Engine.watch({ changes }, status, false)
+      expect(shown).toEqual([["checking", true], ["25.0%", true], ["seeding", true]])
+      // Once 200 ms passed, a snapshot in the same state shows too, unforced.
+      shown.length = 0
+      const later = Stream.concat(Stream.make(snapshot("downloading", 1)), Stream.fromEffect(Effect.as(TestClock.adjust("200 millis"), snapshot("downloading", 2))))
+      yield* Engine.watch({ changes: later }, status, false)
+      expect(shown).toEqual([["25.0%", true], ["50.0%", false]])
     }))
 })

@@ -60,26 +60,22 @@ export const describe = (p: Torrent.Progress, live: boolean): string => {
 /**
  * Shows a torrent's progress on `status` (or as JSON lines on stdout) until interrupted: at most
  * one snapshot per interval, but a change of state (checking, downloading, seeding, ...) at once,
- * so that a script waiting for it does not wait out the interval.
+ * so that neither a reader nor a script waiting for it waits out the interval.
  */
-export const watch = (torrent: Torrent.Torrent, status: StatusLine.StatusLine, json: boolean) => {
+export const watch = (torrent: Pick<Torrent.Torrent, "changes">, status: StatusLine.StatusLine, json: boolean) => {
   const intervalMillis = json ? 1000 : 200
   let shownState: Torrent.Progress["state"] | undefined
   let shownAt = 0
-  return torrent.changes.pipe(
-    Stream.filterEffect((p) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        if (p.state === shownState && now - shownAt < intervalMillis) return false
-        shownState = p.state
-        shownAt = now
-        return true
-      })
-    ),
-    Stream.runForEach((p) =>
-      json
+  return Stream.runForEach(torrent.changes, (p) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const changed = p.state !== shownState
+      if (!changed && now - shownAt < intervalMillis) return Effect.void
+      shownState = p.state
+      shownAt = now
+      return json
         ? Effect.sync(() => process.stdout.write(`${JSON.stringify(progressJson(p))}\n`))
-        : status.show(describe(p, status.live))
-    )
+        : status.show(describe(p, status.live), changed)
+    })
   )
 }
 
