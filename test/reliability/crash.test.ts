@@ -90,7 +90,10 @@ describe("crash and resume of the real executable", () => {
       fs.writeFileSync(path.join(dir, "t.torrent"), test.torrent)
 
       // A bitfiber seeder in this process, on loopback, uploading at RATE.
-      const live = Layer.mergeAll(NodeStorage.layer(), TrackerClient.layer()).pipe(Layer.provideMerge(NodeNetwork.layer))
+      // Built once for the test's scope: the torrent keeps using the storage (and its disk thread) after `add`.
+      const live = yield* Layer.build(
+        Layer.mergeAll(NodeStorage.layer(), TrackerClient.layer()).pipe(Layer.provideMerge(NodeNetwork.layer))
+      )
       const seeder = yield* Effect.gen(function* () {
         const network = yield* Network.Network
         const config = yield* SessionConfig.make({ listenHost: "127.0.0.1", port: 0 })
