@@ -55,6 +55,17 @@ describe("FileLayout", () => {
     expect(FileLayout.segments(info, 0, 5, 0)).toEqual(Option.some([]))
   })
 
+  it("maps a byte range over several pieces to one segment per file, offsets from the range's start", () => {
+    const fixture = makeTorrent([{ length: 10 }, { length: 0 }, { length: 5 }, { length: 20 }], 16)
+    expect(Option.getOrThrow(FileLayout.rangeSegments(fixture.info, 4, 30))).toEqual([
+      { fileIndex: 0, fileOffset: 4, length: 6, pieceOffset: 0, padding: false },
+      { fileIndex: 2, fileOffset: 0, length: 5, pieceOffset: 6, padding: false },
+      { fileIndex: 3, fileOffset: 0, length: 19, pieceOffset: 11, padding: false }
+    ])
+    expect(FileLayout.rangeSegments(fixture.info, 0, 36)).toEqual(Option.none())
+    expect(FileLayout.rangeSegments(fixture.info, -1, 2)).toEqual(Option.none())
+  })
+
   it("places a byte offset in its piece, the end in the last piece", () => {
     const { info } = mixed()
     expect(FileLayout.pieceAt(info, 0)).toBe(0)

@@ -20,6 +20,7 @@ const countingStorage = () => {
         into.set(bytes)
         return into.subarray(0, length)
       }),
+    readPieces: () => Effect.die("unused"),
     writePiece: () => Effect.void,
     fileLength: () => Effect.die("unused"),
     flush: Effect.void,

@@ -32,12 +32,14 @@ const piecesTouching = (fixture: Fixture, files: ReadonlyArray<number>, from = 0
   return result
 }
 
-/** Counts the piece reads a check makes. */
+/** Counts the pieces a check reads (a run of pieces counts each). */
 const countingReads = (storage: Storage.TorrentStorage) => {
   const counter = { reads: 0 }
   const counted: Storage.TorrentStorage = {
     ...storage,
-    read: (index, begin, length) => Effect.zipRight(Effect.sync(() => counter.reads++), storage.read(index, begin, length))
+    read: (index, begin, length, into) => Effect.zipRight(Effect.sync(() => counter.reads++), storage.read(index, begin, length, into)),
+    readPieces: (first, count, into) =>
+      Effect.zipRight(Effect.sync(() => (counter.reads += count)), storage.readPieces(first, count, into))
   }
   return [counted, counter] as const
 }
@@ -67,18 +69,22 @@ for (const { layer, name } of implementations) {
 
       it.scoped("reports progress every 256 pieces or 16 MiB read, and after the last piece", () =>
         Effect.gen(function* () {
-          const reports = (fixture: Fixture) =>
+          const reports = (fixture: Fixture, kept: (fileIndex: number) => boolean) =>
             Effect.gen(function* () {
               const directory = yield* (yield* TestDisk).directory
-              yield* putFiles(directory, fixture, (_, bytes) => bytes)
+              yield* putFiles(directory, fixture, (index, bytes) => (kept(index) ? bytes : undefined))
               const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
               const progress: Array<number> = []
               const have = yield* Resume.check(storage, (checked) => Effect.sync(() => progress.push(checked)))
-              expect(have.count).toBe(fixture.info.pieceCount)
+              const expected = fixture.info.files.reduce((sum, file, index) => (kept(index) ? sum + file.length : sum), 0) / fixture.info.pieceLength
+              expect(have.count).toBe(expected)
               return progress
             })
-          expect(yield* reports(makeTorrent([{ length: 600 * 1_024 }], 1_024))).toEqual([256, 512, 600])
-          expect(yield* reports(makeTorrent([{ length: 20 * 1_048_576 }], 1_048_576))).toEqual([16, 20])
+          // 20 pieces of 1 MiB, read in runs of 4 MiB: a report per 16 MiB.
+          expect(yield* reports(makeTorrent([{ length: 20 * 1_048_576 }], 1_048_576), () => true)).toEqual([16, 20])
+          // 600 pieces of an absent file skipped, then one read: a report per 256 pieces passed.
+          expect(yield* reports(makeTorrent([{ length: 600 * 1_024, path: ["gone"] }, { length: 1_024, path: ["here"] }], 1_024), (index) => index === 1))
+            .toEqual([256, 512, 601])
         }))
 
       it.scoped("finds nothing in an empty directory, without reading", () =>
@@ -127,12 +133,11 @@ for (const { layer, name } of implementations) {
         Effect.gen(function* () {
           const { storage } = yield* setUp((_, bytes) => bytes)
           for (const code of ["EACCES", "EIO"]) {
+            const failure = Effect.fail(Storage.fromSystemError({ code }, "read", storage.directory))
             const faulty: Storage.TorrentStorage = {
               ...storage,
-              read: (index, begin, length) =>
-                index === 1
-                  ? Effect.fail(Storage.fromSystemError({ code }, "read", storage.directory))
-                  : storage.read(index, begin, length)
+              read: (index, begin, length, into) => (index === 1 ? failure : storage.read(index, begin, length, into)),
+              readPieces: (first, count, into) => (first <= 1 && 1 < first + count ? failure : storage.readPieces(first, count, into))
             }
             const error = yield* Effect.flip(Resume.check(faulty))
             expect(error.reason).toBe(code === "EACCES" ? "Permission" : "IO")

@@ -75,6 +75,24 @@ for (const { layer, name } of implementations) {
           }
         }))
 
+      it.scoped("reads runs of whole pieces, padding as zeros, and refuses runs outside the torrent", () =>
+        Effect.gen(function* () {
+          const fixture = mixed()
+          const storage = yield* (yield* Storage.Storage).open(fixture.info, yield* (yield* TestDisk).directory)
+          yield* writeAll(storage, fixture, 5)
+          const { pieceCount, pieceLength } = fixture.info
+          // [first, count]: one piece, a run over files and padding, a run ending with the short last piece.
+          for (const [first, count] of [[0, 1], [0, 3], [1, pieceCount - 1]] as const) {
+            const into = new Uint8Array(count * pieceLength)
+            const data = yield* storage.readPieces(first, count, into)
+            const start = first * pieceLength
+            expectBytes(data, fixture.content.subarray(start, Math.min(fixture.info.totalLength, start + count * pieceLength)))
+          }
+          for (const [first, count] of [[0, 0], [-1, 1], [pieceCount - 1, 2], [0.5, 1]] as const) {
+            expect((yield* Effect.flip(storage.readPieces(first, count))).reason).toBe("OutOfRange")
+          }
+        }))
+
       it.scoped("creates each zero-length file with the piece at its offset", () =>
         Effect.gen(function* () {
           const fixture = mixed()

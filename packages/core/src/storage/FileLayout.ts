@@ -13,7 +13,10 @@ export interface Segment {
   readonly fileOffset: number
   /** Number of bytes (always > 0). */
   readonly length: number
-  /** Offset of the segment's first byte within the piece (not within the requested range). */
+  /**
+   * Offset of the segment's first byte within the piece (not within the requested range); for
+   * `rangeSegments`, from the start of the range.
+   */
   readonly pieceOffset: number
   /** A BEP 47 padding file: never written, read back as zeros. */
   readonly padding: boolean
@@ -33,16 +36,29 @@ export const segments = (
   if (!Number.isInteger(begin) || !Number.isInteger(length) || begin < 0 || length < 0) return Option.none()
   if (begin + length > pieceSize(info, index)) return Option.none()
   const pieceStart = index * info.pieceLength
-  const end = pieceStart + begin + length
+  return cover(info, pieceStart + begin, pieceStart + begin + length, pieceStart)
+}
+
+/**
+ * The segments covering torrent bytes [start, start + length), in file order, offsets counted
+ * from `start`; none when the range is not inside the torrent. Zero-length files never appear.
+ */
+export const rangeSegments = (info: Info, start: number, length: number): Option.Option<ReadonlyArray<Segment>> =>
+  !Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > info.totalLength
+    ? Option.none()
+    : cover(info, start, start + length, start)
+
+/** The segments of torrent bytes [start, end), their `pieceOffset` counted from `origin`. */
+const cover = (info: Info, start: number, end: number, origin: number): Option.Option<ReadonlyArray<Segment>> => {
   const result: Array<Segment> = []
-  let position = pieceStart + begin
+  let position = start
   // Each iteration consumes one file, so the loop is bounded by the file count.
   for (let fileIndex = fileAt(info.files, position); position < end && fileIndex < info.files.length; fileIndex++) {
     const file = info.files[fileIndex]!
     if (file.length === 0) continue
     const fileOffset = position - file.offset
     const segmentLength = Math.min(file.length - fileOffset, end - position)
-    result.push({ fileIndex, fileOffset, length: segmentLength, pieceOffset: position - pieceStart, padding: file.padding })
+    result.push({ fileIndex, fileOffset, length: segmentLength, pieceOffset: position - origin, padding: file.padding })
     position += segmentLength
   }
   // Only reachable when the file list does not add up to `totalLength`: refuse rather than guess.

@@ -1,6 +1,7 @@
 /**
- * The resume check: which pieces are already on disk and correct. Reads the pieces in order, the
- * next ones read while one is hashed, so memory stays at a few pieces whatever the torrent's size.
+ * The resume check: which pieces are already on disk and correct. Reads runs of consecutive
+ * pieces in order, the next run read while one is hashed, so memory stays at two runs (8 MiB, or
+ * two pieces when pieces are larger) whatever the torrent's size.
  */
 import { Effect, Fiber, Option } from "effect"
 import { pieceHash, pieceSize } from "../metainfo/Metainfo.js"
@@ -11,16 +12,16 @@ import { hashIs, type StorageError, type TorrentStorage } from "./Storage.js"
 /** Pieces passed (read or skipped) between two progress reports, at most. */
 const PROGRESS_PIECES = 256
 /**
- * Piece reads in flight while a piece is hashed (each waits on node's thread pool and the event
- * loop): up to 4, and no more than 1 MiB of them, so that large pieces stay at two buffers.
- */
-const MAX_READ_AHEAD = 4
-const READ_AHEAD_BYTES = 1024 * 1024
-/**
  * Bytes read between two progress reports, at most. A report per 256 KiB piece (a SubscriptionRef
  * update that the CLI's stream consumes) took about as much of the check's time as the hash.
  */
 const PROGRESS_BYTES = 16 * 1024 * 1024
+/**
+ * Consecutive pieces are read in runs of up to this many bytes (at least one piece), one read per
+ * file: per piece, a read through the storage and the event loop cost the main thread about as
+ * much as reading the bytes.
+ */
+const RUN_BYTES = 4 * 1024 * 1024
 
 /**
  * The pieces present and matching their hash. Missing or short files make their pieces missing
@@ -58,40 +59,55 @@ export const check = (
       for (let index = from; index < info.pieceCount; index++) if (stored.has(index)) return index
       return -1
     }
-    // Hashed here, not on the storage's disk thread: with the next reads in flight meanwhile, the
-    // check takes about the longer of reading and hashing, and a seeder (which never writes)
-    // would start the thread only for this. Each read in flight has a buffer of its own, and one
-    // more holds the piece being hashed: a read never fills the buffer being hashed.
-    const readAhead = Math.max(1, Math.min(MAX_READ_AHEAD, Math.floor(READ_AHEAD_BYTES / info.pieceLength)))
-    const buffers = Array.from({ length: readAhead + 1 }, () => new Uint8Array(info.pieceLength))
+    // Hashed here, while the next run is read (on node's thread pool): the check takes about the
+    // longer of reading and hashing. Two buffers: the run being hashed, and the one being read.
+    const runPieces = Math.max(1, Math.floor(RUN_BYTES / info.pieceLength))
+    const buffers = [new Uint8Array(runPieces * info.pieceLength), new Uint8Array(runPieces * info.pieceLength)] as const
     let slot = 0
-    const reads: Array<{ readonly index: number; readonly fiber: Fiber.RuntimeFiber<Option.Option<Uint8Array>, StorageError> }> = []
+    const missing = (error: StorageError) => error.reason === "NotFound" || error.reason === "Truncated"
+    interface Run {
+      readonly first: number
+      readonly count: number
+      readonly buffer: Uint8Array
+      readonly fiber: Fiber.RuntimeFiber<Option.Option<Uint8Array>, StorageError>
+    }
+    let next: Run | undefined
     let toRead = nextStored(0)
-    const startReads = Effect.gen(function* () {
-      while (reads.length < readAhead && toRead >= 0) {
-        const fiber = yield* Effect.fork(
-          storage.read(toRead, 0, pieceSize(info, toRead), buffers[slot]!).pipe(
-            Effect.asSome,
-            // The file may have shrunk or vanished since it was checked: still just a missing piece.
-            Effect.catchIf((error) => error.reason === "NotFound" || error.reason === "Truncated", () => Effect.succeedNone)
-          )
-        )
-        reads.push({ index: toRead, fiber })
-        slot = (slot + 1) % buffers.length
-        toRead = nextStored(toRead + 1)
-      }
-      // A forked fiber starts once this one yields: let the new ones issue their reads.
+    const startRun = Effect.gen(function* () {
+      if (toRead < 0) return undefined
+      const first = toRead
+      let count = 1
+      while (count < runPieces && first + count < info.pieceCount && stored.has(first + count)) count++
+      toRead = nextStored(first + count)
+      const buffer = buffers[slot]!
+      slot ^= 1
+      // The files may have shrunk or vanished since they were checked: read piece by piece then.
+      const fiber = yield* Effect.fork(
+        storage.readPieces(first, count, buffer).pipe(Effect.asSome, Effect.catchIf(missing, () => Effect.succeedNone))
+      )
+      // A forked fiber starts once this one yields: let it issue its reads before the hashing.
       yield* Effect.yieldNow()
+      return { first, count, buffer, fiber }
     })
-    yield* startReads
+    next = yield* startRun
     let reported = 0
     let readSinceReport = 0
     for (let index = 0; index < info.pieceCount; index++) {
-      if (reads[0]?.index === index) {
-        const data = yield* Fiber.join(reads.shift()!.fiber)
-        yield* startReads
-        if (Option.isSome(data) && hashIs(data.value, pieceHash(info, index))) have.add(index)
-        readSinceReport += pieceSize(info, index)
+      if (next?.first === index) {
+        const run = next
+        const data = yield* Fiber.join(run.fiber)
+        next = yield* startRun
+        for (let k = 0; k < run.count; k++) {
+          const piece = run.first + k
+          const size = pieceSize(info, piece)
+          const bytes = Option.isSome(data)
+            ? Option.some(data.value.subarray(k * info.pieceLength, k * info.pieceLength + size))
+            : yield* storage.read(piece, 0, size, run.buffer).pipe(Effect.asSome, Effect.catchIf(missing, () => Effect.succeedNone))
+          if (Option.isSome(bytes) && hashIs(bytes.value, pieceHash(info, piece))) have.add(piece)
+          readSinceReport += size
+        }
+        // On to the run's last piece: progress counts it as checked.
+        index = run.first + run.count - 1
       }
       const last = index + 1 === info.pieceCount
       if (onProgress !== undefined && (last || readSinceReport >= PROGRESS_BYTES || index + 1 - reported >= PROGRESS_PIECES)) {

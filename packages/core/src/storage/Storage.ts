@@ -99,6 +99,11 @@ export interface TorrentStorage {
    */
   readonly read: (index: number, begin: number, length: number, into?: Uint8Array) => Effect.Effect<Uint8Array, StorageError>
   /**
+   * Reads the `count` whole pieces from `first` on, one after the other, like `read` (into the
+   * start of `into` when given): one read per file for a run of pieces, as a resume check wants.
+   */
+  readonly readPieces: (first: number, count: number, into?: Uint8Array) => Effect.Effect<Uint8Array, StorageError>
+  /**
    * Writes a whole piece to the files it spans, creating files and directories as needed. Also
    * creates the zero-length files that sit at this piece's offsets, so a complete download has
    * every file without a separate finishing step.
@@ -175,10 +180,27 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
       Effect.suspend(() => {
         const found = FileLayout.segments(info, index, begin, length)
         if (Option.isNone(found)) return Effect.fail(outOfRange("read", { index, begin, length }))
-        if (into !== undefined && into.length < length) return Effect.fail(outOfRange("read", { index, begin, length, into: into.length }))
-        const data = found.value.filter((segment) => !segment.padding)
+        return readSegments(found.value, begin, length, into)
+      })
+
+    const readPieces = (first: number, count: number, into?: Uint8Array) =>
+      Effect.suspend(() => {
+        const start = first * info.pieceLength
+        const length = Math.min(info.totalLength, (first + count) * info.pieceLength) - start
+        const found = Number.isInteger(first) && Number.isInteger(count) && first >= 0 && count > 0 && first + count <= info.pieceCount
+          ? FileLayout.rangeSegments(info, start, length)
+          : Option.none()
+        if (Option.isNone(found)) return Effect.fail(outOfRange("read", { first, count }))
+        return readSegments(found.value, 0, length, into)
+      })
+
+    /** Reads `segments` (offsets from `begin` on) into `into` or a new buffer of `length` bytes. */
+    const readSegments = (segments: ReadonlyArray<FileLayout.Segment>, begin: number, length: number, into: Uint8Array | undefined) =>
+      Effect.suspend(() => {
+        if (into !== undefined && into.length < length) return Effect.fail(outOfRange("read", { length, into: into.length }))
+        const data = segments.filter((segment) => !segment.padding)
         // Padding reads as zeros: zero-fill only when there is padding, else every byte is overwritten.
-        const padded = data.length !== found.value.length
+        const padded = data.length !== segments.length
         const target = into === undefined
           ? padded ? new Uint8Array(length) : Buffer.allocUnsafe(length)
           : padded ? into.subarray(0, length).fill(0) : into.subarray(0, length)
@@ -235,6 +257,7 @@ export const make = (info: Info, directory: string, access: FileAccess): Effect.
       info,
       directory: root,
       read,
+      readPieces,
       writePiece: (index, data) => Effect.asVoid(write(index, data, false)),
       writeVerified: (index, data) => write(index, data, true),
       fileLength,

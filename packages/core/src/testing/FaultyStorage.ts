@@ -67,14 +67,17 @@ const wrap = (
         Effect.flatMap(Ref.get(stats), (s) =>
           s.crashed ? Effect.fail(systemError("EIO", "IO", operation, path)) : Effect.void)
 
-      const read = (index: number, begin: number, length: number, into?: Uint8Array) =>
+      /** `inner`, unless the disk crashed or reads fail by now (a run of pieces counts as one read). */
+      const faultyRead = <A>(inner: Effect.Effect<A, StorageError>) =>
         Effect.gen(function* () {
           yield* crashed("read")
           const { failReadsAfter } = yield* Ref.get(faults)
           const { reads } = yield* Ref.getAndUpdate(stats, (s) => ({ ...s, reads: s.reads + 1 }))
           if (failReadsAfter !== undefined && reads >= failReadsAfter) return yield* systemError("EIO", "IO", "read", path)
-          return yield* storage.read(index, begin, length, into)
+          return yield* inner
         })
+      const read = (index: number, begin: number, length: number, into?: Uint8Array) =>
+        faultyRead(storage.read(index, begin, length, into))
 
       const writePiece = (index: number, data: Uint8Array) =>
         Effect.gen(function* () {
@@ -103,6 +106,7 @@ const wrap = (
         info: storage.info,
         directory: storage.directory,
         read,
+        readPieces: (first, count, into) => faultyRead(storage.readPieces(first, count, into)),
         writePiece,
         fileLength: (fileIndex) => Effect.zipRight(crashed("stat"), storage.fileLength(fileIndex)),
         // Hashed here, so that only pieces that are written meet the write faults.
