@@ -129,6 +129,19 @@ for (const { layer, name } of implementations) {
           expect([...have.indices()]).toEqual([0, 1])
         }))
 
+      it.scoped("reads a run piece by piece when it comes back short (a file shrank during the check)", () =>
+        Effect.gen(function* () {
+          const { fixture, storage } = yield* setUp((_, bytes) => bytes)
+          const [counted, counter] = countingReads({
+            ...storage,
+            readPieces: () => Effect.fail(new Storage.StorageError({ reason: "Truncated", operation: "read", path: storage.directory }))
+          })
+          const have = yield* Resume.check(counted)
+          expect([...have.indices()]).toEqual(allPieces(fixture))
+          // Every piece twice: in the run that failed, then on its own.
+          expect(counter.reads).toBe(2 * fixture.info.pieceCount)
+        }))
+
       it.scoped("fails with a typed error when a file cannot be read", () =>
         Effect.gen(function* () {
           const { storage } = yield* setUp((_, bytes) => bytes)
