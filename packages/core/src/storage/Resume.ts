@@ -65,13 +65,6 @@ export const check = (
     const buffers = [new Uint8Array(runPieces * info.pieceLength), new Uint8Array(runPieces * info.pieceLength)] as const
     let slot = 0
     const missing = (error: StorageError) => error.reason === "NotFound" || error.reason === "Truncated"
-    interface Run {
-      readonly first: number
-      readonly count: number
-      readonly buffer: Uint8Array
-      readonly fiber: Fiber.RuntimeFiber<Option.Option<Uint8Array>, StorageError>
-    }
-    let next: Run | undefined
     let toRead = nextStored(0)
     const startRun = Effect.gen(function* () {
       if (toRead < 0) return undefined
@@ -89,7 +82,7 @@ export const check = (
       yield* Effect.yieldNow()
       return { first, count, buffer, fiber }
     })
-    next = yield* startRun
+    let next = yield* startRun
     let reported = 0
     let readSinceReport = 0
     for (let index = 0; index < info.pieceCount; index++) {
