@@ -4,16 +4,18 @@
  * Choices: files are ordered by their path components compared as UTF-8 bytes; hidden and
  * zero-length files are included; symbolic links are followed (a link back to a directory that
  * contains it is a `SymlinkLoop` error); anything that is neither a file nor a directory (fifo,
- * socket, device) is an `UnsupportedFile` error, never skipped silently. Hashing streams the
- * files through two reused 1 MiB buffers into one SHA-1 per piece, so memory does not grow
- * with the data; the result is parsed back with `Metainfo.parse`, so the two always agree.
+ * socket, device) is an `UnsupportedFile` error, never skipped silently. Hashing reads the
+ * files as one stream into a few reused buffers of ~4 MiB of whole pieces, hashed on a thread per
+ * core (up to 4) while the next are read, so memory does not grow with the data; the result is
+ * parsed back with `Metainfo.parse`, so the two always agree.
  */
-import { Clock, Data, Effect, Either } from "effect"
-import { createHash, type Hash } from "node:crypto"
+import { Clock, Data, Effect, Either, Fiber } from "effect"
 import type { FileHandle } from "node:fs/promises"
 import * as fs from "node:fs/promises"
+import * as os from "node:os"
 import * as nodePath from "node:path"
 import * as Bencode from "../bencode/Bencode.js"
+import * as HashPool from "./internal/hashPool.js"
 import * as Metainfo from "./Metainfo.js"
 
 /** What to put in the torrent. */
@@ -121,79 +123,82 @@ const walk = (
     }
   })
 
-const CHUNK_SIZE = 1024 * 1024
+/** Bytes hashed at once: whole pieces, about 4 MiB (one piece when pieces are larger). */
+const RUN_BYTES = 4 * 1024 * 1024
+/** Less data than this is hashed on the main thread: starting hashing threads costs more than they save. */
+const THREADS_FROM_BYTES = 64 * 1024 * 1024
+const MAX_THREADS = 4
 
-/** Hashes pieces across file boundaries, one SHA-1 per piece fed chunk by chunk. */
-class PieceHasher {
-  readonly pieces: Uint8Array
-  hashedBytes = 0
-  private hash: Hash = createHash("sha1")
-  private filled = 0
-  private index = 0
+/** Hashing threads for `totalLength` bytes: one per core, up to 4, or none for small jobs. */
+const hashThreads = (totalLength: number): number =>
+  totalLength < THREADS_FROM_BYTES ? 0 : Math.min(MAX_THREADS, os.availableParallelism())
 
-  constructor(readonly pieceLength: number, pieceCount: number) {
-    this.pieces = new Uint8Array(pieceCount * 20)
-  }
-
-  update(chunk: Uint8Array): void {
-    this.hashedBytes += chunk.length
-    let offset = 0
-    while (offset < chunk.length) {
-      const take = Math.min(this.pieceLength - this.filled, chunk.length - offset)
-      this.hash.update(chunk.subarray(offset, offset + take))
-      this.filled += take
-      offset += take
-      if (this.filled === this.pieceLength) this.finishPiece()
-    }
-  }
-
-  /** Finishes a last, shorter piece. */
-  end(): void {
-    if (this.filled > 0) this.finishPiece()
-  }
-
-  private finishPiece(): void {
-    this.pieces.set(this.hash.digest(), this.index * 20)
-    this.index++
-    this.hash = createHash("sha1")
-    this.filled = 0
-  }
+/** A run being filled with whole pieces, or hashed. */
+interface Run {
+  readonly buffer: Uint8Array
+  /** Index of its first piece. */
+  first: number
+  filled: number
 }
 
-// Two buffers: the next chunk is read (on libuv's thread pool) while this one is hashed.
-const hashFile = (
-  file: SourceFile,
-  hasher: PieceHasher,
-  buffers: readonly [Buffer, Buffer],
-  onChunk: Effect.Effect<void>
-): Effect.Effect<void, CreateError> =>
-  Effect.acquireUseRelease(
-    Effect.tryPromise({ try: () => fs.open(file.absolute, "r"), catch: ioError(file.absolute, "open") }),
-    (handle: FileHandle) =>
-      Effect.gen(function*() {
-        const startRead = (buffer: Buffer, position: number) => {
-          const read = handle.read(buffer, 0, Math.min(buffer.length, file.length - position), position)
-          read.catch(() => undefined) // awaited below; this only keeps an abandoned read from being "unhandled"
-          return read
-        }
-        let position = 0
-        let turn = 0
-        let pending = file.length > 0 ? startRead(buffers[0], 0) : undefined
-        while (pending !== undefined) {
-          const current = pending
-          const { bytesRead, buffer } = yield* Effect.tryPromise({ try: () => current, catch: ioError(file.absolute, "read") })
-          if (bytesRead === 0) {
-            return yield* new CreateError({ reason: "FileChanged", message: `${file.absolute} shrank while being hashed`, path: file.absolute })
-          }
-          position += bytesRead
-          turn ^= 1
-          pending = position < file.length ? startRead(buffers[turn]!, position) : undefined
-          hasher.update(buffer.subarray(0, bytesRead))
-          yield* onChunk
-        }
-      }),
-    (handle) => Effect.promise(() => handle.close()).pipe(Effect.ignore)
-  )
+/**
+ * The piece hashes of `files` read one after another as one stream of bytes, in pieces of
+ * `pieceLength`; `onHashed` after each run. Runs are read into shared buffers and hashed on the
+ * pool's threads while the next ones are read: one buffer per thread, one being filled, one spare.
+ */
+const hashFiles = (
+  files: ReadonlyArray<SourceFile>,
+  pieceLength: number,
+  pieceCount: number,
+  pool: HashPool.HashPool,
+  onHashed: (bytes: number) => Effect.Effect<void>
+): Effect.Effect<Uint8Array, CreateError> =>
+  Effect.gen(function*() {
+    const pieces = new Uint8Array(pieceCount * 20)
+    const runLength = Math.max(1, Math.floor(RUN_BYTES / pieceLength)) * pieceLength
+    const free = Array.from({ length: pool.threads + 2 }, (): Uint8Array => new Uint8Array(new SharedArrayBuffer(runLength)))
+    const hashing: Array<{ readonly run: Run; readonly digests: Fiber.Fiber<Uint8Array> }> = []
+    const collectOldest = Effect.gen(function*() {
+      const { digests, run } = hashing.shift()!
+      pieces.set(yield* Fiber.join(digests), run.first * 20)
+      free.push(run.buffer)
+      yield* onHashed(run.filled)
+    })
+    let run: Run = { buffer: free.pop()!, first: 0, filled: 0 }
+    const submit = Effect.gen(function*() {
+      hashing.push({ run, digests: yield* Effect.fork(pool.digests(run.buffer.subarray(0, run.filled), pieceLength)) })
+      const next = run.first + run.filled / pieceLength
+      while (free.length === 0) yield* collectOldest
+      run = { buffer: free.pop()!, first: next, filled: 0 }
+    })
+    for (const file of files) {
+      yield* Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => fs.open(file.absolute, "r"), catch: ioError(file.absolute, "open") }),
+        (handle: FileHandle) =>
+          Effect.gen(function*() {
+            for (let position = 0; position < file.length;) {
+              const length = Math.min(runLength - run.filled, file.length - position)
+              const into = run
+              const { bytesRead } = yield* Effect.tryPromise({
+                try: () => handle.read(into.buffer, into.filled, length, position),
+                catch: ioError(file.absolute, "read")
+              })
+              if (bytesRead === 0) {
+                return yield* new CreateError({ reason: "FileChanged", message: `${file.absolute} shrank while being hashed`, path: file.absolute })
+              }
+              position += bytesRead
+              run.filled += bytesRead
+              if (run.filled === runLength) yield* submit
+            }
+          }),
+        (handle) => Effect.promise(() => handle.close()).pipe(Effect.ignore)
+      )
+    }
+    // The last run: its last piece may be shorter.
+    if (run.filled > 0) hashing.push({ run, digests: yield* Effect.fork(pool.digests(run.buffer.subarray(0, run.filled), pieceLength)) })
+    while (hashing.length > 0) yield* collectOldest
+    return pieces
+  })
 
 const checkOptions = (options: Options): Either.Either<void, CreateError> => {
   const invalid = (message: string) => Either.left(new CreateError({ reason: "InvalidOption", message }))
@@ -273,13 +278,15 @@ export const make = (
     // Validate names and layout before spending minutes on hashing.
     yield* parseBack(build(new Uint8Array(pieceCount * 20)))
 
-    const hasher = new PieceHasher(pieceLength, pieceCount)
-    const buffers = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)] as const
-    const onChunk = onProgress === undefined
-      ? Effect.void
-      : Effect.suspend(() => onProgress({ hashedBytes: hasher.hashedBytes, totalBytes: totalLength }))
-    for (const file of files) yield* hashFile(file, hasher, buffers, onChunk)
-    hasher.end()
-    const torrent = build(hasher.pieces)
+    let hashedBytes = 0
+    const onHashed = (bytes: number) =>
+      Effect.suspend(() => {
+        hashedBytes += bytes
+        return onProgress === undefined ? Effect.void : onProgress({ hashedBytes, totalBytes: totalLength })
+      })
+    const pieces = yield* Effect.scoped(
+      Effect.flatMap(HashPool.make(hashThreads(totalLength)), (pool) => hashFiles(files, pieceLength, pieceCount, pool, onHashed))
+    )
+    const torrent = build(pieces)
     return { torrent, metainfo: yield* parseBack(torrent) }
   })
