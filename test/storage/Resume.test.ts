@@ -107,6 +107,23 @@ for (const { layer, name } of implementations) {
           expect([...have.indices()]).toEqual(allPieces(fixture).filter((i) => i !== 2))
         }))
 
+      it.scoped("checks 80 MiB on hashing threads: misses exactly the pieces holding a corrupted byte, across files", () =>
+        Effect.gen(function* () {
+          const pieceLength = 256 * 1024
+          // 32 MiB + 7 bytes, then 48 MiB: piece 128 spans both files.
+          const fixture = makeTorrent([{ length: 32 * 1_048_576 + 7 }, { length: 48 * 1_048_576 }], pieceLength)
+          const directory = yield* (yield* TestDisk).directory
+          // Byte 5 of file 0 (piece 0), the last byte of file 0 (piece 128) and byte 40 MiB of file 1 (torrent offset 72 MiB + 7: piece 288).
+          yield* putFiles(directory, fixture, (index, bytes) => {
+            if (index === 0) [5, bytes.length - 1].forEach((at) => (bytes[at]! ^= 0x01))
+            else bytes[40 * 1_048_576]! ^= 0x01
+            return bytes
+          })
+          const storage = yield* (yield* Storage.Storage).open(fixture.info, directory)
+          const have = yield* Resume.check(storage)
+          expect([...have.indices()]).toEqual(allPieces(fixture).filter((i) => i !== 0 && i !== 128 && i !== 288))
+        }))
+
       it.scoped("misses the pieces of a missing file, reading only the others", () =>
         Effect.gen(function* () {
           const { fixture, storage } = yield* setUp((index, bytes) => (index === 4 ? undefined : bytes))

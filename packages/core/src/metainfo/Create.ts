@@ -12,7 +12,6 @@
 import { Clock, Data, Effect, Either, Fiber } from "effect"
 import type { FileHandle } from "node:fs/promises"
 import * as fs from "node:fs/promises"
-import * as os from "node:os"
 import * as nodePath from "node:path"
 import * as Bencode from "../bencode/Bencode.js"
 import * as HashPool from "./internal/hashPool.js"
@@ -125,14 +124,6 @@ const walk = (
 
 /** Bytes hashed at once: whole pieces, about 4 MiB (one piece when pieces are larger). */
 const RUN_BYTES = 4 * 1024 * 1024
-/** Less data than this is hashed on the main thread: starting hashing threads costs more than they save. */
-const THREADS_FROM_BYTES = 64 * 1024 * 1024
-const MAX_THREADS = 4
-
-/** Hashing threads for `totalLength` bytes: one per core, up to 4, or none for small jobs. */
-const hashThreads = (totalLength: number): number =>
-  totalLength < THREADS_FROM_BYTES ? 0 : Math.min(MAX_THREADS, os.availableParallelism())
-
 /** A run being filled with whole pieces, or hashed. */
 interface Run {
   readonly buffer: Uint8Array
@@ -285,7 +276,7 @@ export const make = (
         return onProgress === undefined ? Effect.void : onProgress({ hashedBytes, totalBytes: totalLength })
       })
     const pieces = yield* Effect.scoped(
-      Effect.flatMap(HashPool.make(hashThreads(totalLength)), (pool) => hashFiles(files, pieceLength, pieceCount, pool, onHashed))
+      Effect.flatMap(HashPool.make(HashPool.threadsFor(totalLength)), (pool) => hashFiles(files, pieceLength, pieceCount, pool, onHashed))
     )
     const torrent = build(pieces)
     return { torrent, metainfo: yield* parseBack(torrent) }

@@ -1,9 +1,11 @@
 /**
  * The resume check: which pieces are already on disk and correct. Reads runs of consecutive
- * pieces in order, the next run read while one is hashed, so memory stays at two runs (8 MiB, or
- * two pieces when pieces are larger) whatever the torrent's size.
+ * pieces in order and hashes them on a thread per core (from 64 MiB stored; see hashPool) while
+ * the next are read, so memory stays at a few runs (4 MiB each, or one piece when pieces are
+ * larger: two more than hashing threads) whatever the torrent's size.
  */
 import { Effect, Fiber, Option } from "effect"
+import * as HashPool from "../metainfo/internal/hashPool.js"
 import { pieceHash, pieceSize } from "../metainfo/Metainfo.js"
 import { Bitfield } from "../picker/Bitfield.js"
 import * as FileLayout from "./FileLayout.js"
@@ -48,66 +50,88 @@ export const check = (
     }
     // The pieces whose bytes all lie in files long enough to hold them: those are read.
     const stored = Bitfield.empty(info.pieceCount)
+    let storedBytes = 0
     for (let index = 0; index < info.pieceCount; index++) {
       const segments = Option.getOrElse(FileLayout.segments(info, index, 0, pieceSize(info, index)), () => [])
       const onDisk = segments.every((segment) =>
         Option.exists(lengths[segment.fileIndex]!, (length) => length >= segment.fileOffset + segment.length)
       )
-      if (onDisk) stored.add(index)
+      if (onDisk) {
+        stored.add(index)
+        storedBytes += pieceSize(info, index)
+      }
     }
     const nextStored = (from: number): number => {
       for (let index = from; index < info.pieceCount; index++) if (stored.has(index)) return index
       return -1
     }
-    // Hashed here, while the next run is read (on node's thread pool): the check takes about the
-    // longer of reading and hashing. Two buffers: the run being hashed, and the one being read.
-    const runPieces = Math.max(1, Math.floor(RUN_BYTES / info.pieceLength))
-    const buffers = [new Uint8Array(runPieces * info.pieceLength), new Uint8Array(runPieces * info.pieceLength)] as const
-    let slot = 0
-    const missing = (error: StorageError) => error.reason === "NotFound" || error.reason === "Truncated"
-    let toRead = nextStored(0)
-    const startRun = Effect.gen(function* () {
-      if (toRead < 0) return undefined
-      const first = toRead
-      let count = 1
-      while (count < runPieces && first + count < info.pieceCount && stored.has(first + count)) count++
-      toRead = nextStored(first + count)
-      const buffer = buffers[slot]!
-      slot ^= 1
-      // The files may have shrunk or vanished since they were checked: read piece by piece then.
-      const fiber = yield* Effect.fork(
-        storage.readPieces(first, count, buffer).pipe(Effect.asSome, Effect.catchIf(missing, () => Effect.succeedNone))
-      )
-      // A forked fiber starts once this one yields: let it issue its reads before the hashing.
-      yield* Effect.yieldNow()
-      return { first, count, buffer, fiber }
-    })
-    let next = yield* startRun
-    let reported = 0
-    let readSinceReport = 0
-    for (let index = 0; index < info.pieceCount; index++) {
-      if (next?.first === index) {
-        const run = next
-        const data = yield* Fiber.join(run.fiber)
-        next = yield* startRun
-        for (let k = 0; k < run.count; k++) {
-          const piece = run.first + k
-          const size = pieceSize(info, piece)
-          const bytes = Option.isSome(data)
-            ? Option.some(data.value.subarray(k * info.pieceLength, k * info.pieceLength + size))
-            : yield* storage.read(piece, 0, size, run.buffer).pipe(Effect.asSome, Effect.catchIf(missing, () => Effect.succeedNone))
-          if (Option.isSome(bytes) && hashIs(bytes.value, pieceHash(info, piece))) have.add(piece)
-          readSinceReport += size
+    return yield* Effect.scoped(Effect.gen(function* () {
+      // Each run is read (on node's thread pool) and then hashed (on the pool's threads, or here
+      // without any) in a fiber of its own, while the runs before it are compared: the check
+      // takes about the longer of reading and hashing. A buffer per hashing thread, one being
+      // read and one being compared.
+      const pool = yield* HashPool.make(HashPool.threadsFor(storedBytes))
+      const runPieces = Math.max(1, Math.floor(RUN_BYTES / info.pieceLength))
+      const free = Array.from({ length: pool.threads + 2 }, (): Uint8Array => new Uint8Array(new SharedArrayBuffer(runPieces * info.pieceLength)))
+      const missing = (error: StorageError) => error.reason === "NotFound" || error.reason === "Truncated"
+      const runs: Array<{
+        readonly first: number
+        readonly count: number
+        readonly buffer: Uint8Array
+        readonly digests: Fiber.Fiber<Option.Option<Uint8Array>, StorageError>
+      }> = []
+      let toRead = nextStored(0)
+      const startRuns = Effect.gen(function* () {
+        while (toRead >= 0 && free.length > 0) {
+          const first = toRead
+          let count = 1
+          while (count < runPieces && first + count < info.pieceCount && stored.has(first + count)) count++
+          toRead = nextStored(first + count)
+          const buffer = free.pop()!
+          // The files may have shrunk or vanished since they were checked: read piece by piece then.
+          const digests = yield* Effect.fork(
+            storage.readPieces(first, count, buffer).pipe(
+              Effect.flatMap((data) => pool.digests(data, info.pieceLength)),
+              Effect.asSome,
+              Effect.catchIf(missing, () => Effect.succeedNone)
+            )
+          )
+          runs.push({ first, count, buffer, digests })
         }
-        // On to the run's last piece: progress counts it as checked.
-        index = run.first + run.count - 1
+        // A forked fiber starts once this one yields: let them issue their reads.
+        yield* Effect.yieldNow()
+      })
+      yield* startRuns
+      let reported = 0
+      let readSinceReport = 0
+      for (let index = 0; index < info.pieceCount; index++) {
+        if (runs[0]?.first === index) {
+          const run = runs.shift()!
+          const digests = yield* Fiber.join(run.digests)
+          for (let k = 0; k < run.count; k++) {
+            const piece = run.first + k
+            const size = pieceSize(info, piece)
+            const matches = Option.isSome(digests)
+              ? Buffer.from(digests.value.buffer, digests.value.byteOffset + 20 * k, 20).equals(pieceHash(info, piece))
+              : yield* storage.read(piece, 0, size, run.buffer).pipe(
+                Effect.map((bytes) => hashIs(bytes, pieceHash(info, piece))),
+                Effect.catchIf(missing, () => Effect.succeed(false))
+              )
+            if (matches) have.add(piece)
+            readSinceReport += size
+          }
+          free.push(run.buffer)
+          yield* startRuns
+          // On to the run's last piece: progress counts it as checked.
+          index = run.first + run.count - 1
+        }
+        const last = index + 1 === info.pieceCount
+        if (onProgress !== undefined && (last || readSinceReport >= PROGRESS_BYTES || index + 1 - reported >= PROGRESS_PIECES)) {
+          yield* onProgress(index + 1, info.pieceCount)
+          reported = index + 1
+          readSinceReport = 0
+        }
       }
-      const last = index + 1 === info.pieceCount
-      if (onProgress !== undefined && (last || readSinceReport >= PROGRESS_BYTES || index + 1 - reported >= PROGRESS_PIECES)) {
-        yield* onProgress(index + 1, info.pieceCount)
-        reported = index + 1
-        readSinceReport = 0
-      }
-    }
-    return have
+      return have
+    }))
   })

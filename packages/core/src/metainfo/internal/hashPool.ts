@@ -6,7 +6,16 @@
  */
 import { Effect, type Scope } from "effect"
 import { createHash } from "node:crypto"
+import * as os from "node:os"
 import { Worker } from "node:worker_threads"
+
+/** Less data than this is hashed on the calling thread: starting threads costs more than they save. */
+const THREADS_FROM_BYTES = 64 * 1024 * 1024
+const MAX_THREADS = 4
+
+/** Threads to hash `bytes` on: one per core, up to 4, or none for small jobs. */
+export const threadsFor = (bytes: number): number =>
+  bytes < THREADS_FROM_BYTES ? 0 : Math.min(MAX_THREADS, os.availableParallelism())
 
 /** Hashes runs of pieces. */
 export interface HashPool {
