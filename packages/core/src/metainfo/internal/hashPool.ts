@@ -1,8 +1,10 @@
 /**
  * SHA-1 of runs of whole pieces on worker threads, for jobs that hash a lot of data at once
- * (creating a torrent): one thread hashes ~1.9 GB/s on this machine's SHA extensions, and
- * mktorrent hashes on every core. A run on a SharedArrayBuffer is shared with the thread, not
- * copied; only its digests come back.
+ * (creating a torrent, the resume check): one thread hashes ~1.8 GB/s on this machine's SHA
+ * extensions, and mktorrent hashes on every core. A run on a SharedArrayBuffer is shared with the
+ * thread, not copied; only its digests come back. Each thread is a Node isolate of ~15 MiB, there
+ * for the job only. Runs of 1 MiB were slower than 4 MiB (1 GiB created in 1.05 s against 0.8):
+ * a message each way per run.
  */
 import { Effect, type Scope } from "effect"
 import { createHash } from "node:crypto"
