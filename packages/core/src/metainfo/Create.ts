@@ -122,8 +122,6 @@ const walk = (
     }
   })
 
-/** Bytes hashed at once: whole pieces, about 4 MiB (one piece when pieces are larger). */
-const RUN_BYTES = 4 * 1024 * 1024
 /** A run being filled with whole pieces, or hashed. */
 interface Run {
   readonly buffer: Uint8Array
@@ -134,8 +132,8 @@ interface Run {
 
 /**
  * The piece hashes of `files` read one after another as one stream of bytes, in pieces of
- * `pieceLength`; `onHashed` after each run. Runs are read into shared buffers and hashed on the
- * pool's threads while the next ones are read: one buffer per thread, one being filled, one spare.
+ * `pieceLength`; `onHashed` after each run. Runs are read into the pool's buffers and hashed on its
+ * threads while the next ones are read.
  */
 const hashFiles = (
   files: ReadonlyArray<SourceFile>,
@@ -146,8 +144,8 @@ const hashFiles = (
 ): Effect.Effect<Uint8Array, CreateError> =>
   Effect.gen(function*() {
     const pieces = new Uint8Array(pieceCount * 20)
-    const runLength = Math.max(1, Math.floor(RUN_BYTES / pieceLength)) * pieceLength
-    const free = Array.from({ length: pool.threads + 2 }, (): Uint8Array => new Uint8Array(new SharedArrayBuffer(runLength)))
+    const free = pool.runBuffers(pieceLength)
+    const runLength = free[0]!.length
     const hashing: Array<{ readonly run: Run; readonly digests: Fiber.Fiber<Uint8Array> }> = []
     const collectOldest = Effect.gen(function*() {
       const { digests, run } = hashing.shift()!
@@ -156,8 +154,11 @@ const hashFiles = (
       yield* onHashed(run.filled)
     })
     let run: Run = { buffer: free.pop()!, first: 0, filled: 0 }
-    const submit = Effect.gen(function*() {
+    const startHashing = Effect.gen(function*() {
       hashing.push({ run, digests: yield* Effect.fork(pool.digests(run.buffer.subarray(0, run.filled), pieceLength)) })
+    })
+    const submit = Effect.gen(function*() {
+      yield* startHashing
       const next = run.first + run.filled / pieceLength
       while (free.length === 0) yield* collectOldest
       run = { buffer: free.pop()!, first: next, filled: 0 }
@@ -186,7 +187,7 @@ const hashFiles = (
       )
     }
     // The last run: its last piece may be shorter.
-    if (run.filled > 0) hashing.push({ run, digests: yield* Effect.fork(pool.digests(run.buffer.subarray(0, run.filled), pieceLength)) })
+    if (run.filled > 0) yield* startHashing
     while (hashing.length > 0) yield* collectOldest
     return pieces
   })

@@ -18,12 +18,6 @@ const PROGRESS_PIECES = 256
  * update that the CLI's stream consumes) took about as much of the check's time as the hash.
  */
 const PROGRESS_BYTES = 16 * 1024 * 1024
-/**
- * Consecutive pieces are read in runs of up to this many bytes (at least one piece), one read per
- * file: per piece, a read through the storage and the event loop cost the main thread about as
- * much as reading the bytes.
- */
-const RUN_BYTES = 4 * 1024 * 1024
 
 /**
  * The pieces present and matching their hash. Missing or short files make their pieces missing
@@ -68,11 +62,11 @@ export const check = (
     return yield* Effect.scoped(Effect.gen(function* () {
       // Each run is read (on node's thread pool) and then hashed (on the pool's threads, or here
       // without any) in a fiber of its own, while the runs before it are compared: the check
-      // takes about the longer of reading and hashing. A buffer per hashing thread, one being
-      // read and one being compared.
+      // takes about the longer of reading and hashing. Consecutive stored pieces are read as one
+      // run, one read per file.
       const pool = yield* HashPool.make(HashPool.threadsFor(storedBytes))
-      const runPieces = Math.max(1, Math.floor(RUN_BYTES / info.pieceLength))
-      const free = Array.from({ length: pool.threads + 2 }, (): Uint8Array => new Uint8Array(new SharedArrayBuffer(runPieces * info.pieceLength)))
+      const free = pool.runBuffers(info.pieceLength)
+      const runPieces = free[0]!.length / info.pieceLength
       const missing = (error: StorageError) => error.reason === "NotFound" || error.reason === "Truncated"
       const runs: Array<{
         readonly first: number

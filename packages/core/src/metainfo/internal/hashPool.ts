@@ -3,14 +3,19 @@
  * (creating a torrent, the resume check): one thread hashes ~1.8 GB/s on this machine's SHA
  * extensions, and mktorrent hashes on every core. A run on a SharedArrayBuffer is shared with the
  * thread, not copied; only its digests come back. Each thread is a Node isolate of ~15 MiB, there
- * for the job only. Runs of 1 MiB were slower than 4 MiB (1 GiB created in 1.05 s against 0.8):
- * a message each way per run.
+ * for the job only.
  */
 import { Effect, type Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as os from "node:os"
 import { Worker } from "node:worker_threads"
 
+/**
+ * Bytes of a run, at least one piece. Per run: a read through the storage and the event loop (a
+ * resume check reading piece by piece spent about as much of its time there as on the bytes), and
+ * a message each way to a thread (runs of 1 MiB: 1 GiB created in 1.05 s against 0.8).
+ */
+const RUN_BYTES = 4 * 1024 * 1024
 /** Less data than this is hashed on the calling thread: starting threads costs more than they save. */
 const THREADS_FROM_BYTES = 64 * 1024 * 1024
 const MAX_THREADS = 4
@@ -25,6 +30,16 @@ export interface HashPool {
   readonly threads: number
   /** The SHA-1 of each piece of `run` (pieces of `pieceLength` bytes, the last may be shorter), 20 bytes each. */
   readonly digests: (run: Uint8Array, pieceLength: number) => Effect.Effect<Uint8Array>
+  /**
+   * Buffers for a job's runs of whole pieces of `pieceLength` (~4 MiB each, at least one piece),
+   * on shared memory: one per thread, one being read and one being collected.
+   */
+  readonly runBuffers: (pieceLength: number) => Array<Uint8Array>
+}
+
+const runBuffers = (threads: number) => (pieceLength: number): Array<Uint8Array> => {
+  const length = Math.max(1, Math.floor(RUN_BYTES / pieceLength)) * pieceLength
+  return Array.from({ length: threads + 2 }, () => new Uint8Array(new SharedArrayBuffer(length)))
 }
 
 /**
@@ -59,7 +74,13 @@ interface Thread {
 
 /** A pool of `threads` hashing threads (none: hashing on the calling thread), stopped with the scope. */
 export const make = (threads: number): Effect.Effect<HashPool, never, Scope.Scope> => {
-  if (threads <= 0) return Effect.succeed({ threads: 0, digests: (run, pieceLength) => Effect.sync(() => hashRun(createHash, run, pieceLength)) })
+  if (threads <= 0) {
+    return Effect.succeed({
+      threads: 0,
+      digests: (run, pieceLength) => Effect.sync(() => hashRun(createHash, run, pieceLength)),
+      runBuffers: runBuffers(0)
+    })
+  }
   return Effect.gen(function* () {
     let nextId = 0
     const pool = yield* Effect.acquireRelease(
@@ -96,6 +117,6 @@ export const make = (threads: number): Effect.Effect<HashPool, never, Scope.Scop
         // A run not on shared memory is copied to the thread (correct, just slower).
         thread.worker.postMessage({ id, run, pieceLength })
       })
-    return { threads, digests }
+    return { threads, digests, runBuffers: runBuffers(threads) }
   })
 }
